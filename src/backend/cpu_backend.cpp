@@ -1,0 +1,162 @@
+#include "backend/cpu_backend.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace ls {
+
+namespace {
+void expect_f32(const Tensor& t, const char* what) {
+    ENSURE(t.dtype == DType::F32, "cpu backend: ", what, " must be float32, got ", dtype_name(t.dtype));
+}
+}  // namespace
+
+CpuBackend::CpuBackend(int n_threads) : n_threads_(std::max(1, n_threads)) {
+    // Several ranks share a node's cores: each rank's BLAS gets its share, or the ranks fight over them.
+    openblas_set_num_threads(n_threads_);
+}
+
+std::string CpuBackend::name() const { return cat("cpu (OpenBLAS, ", n_threads_, " thread(s))"); }
+
+Buffer CpuBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
+    Tensor t = make_tensor(nullptr, dtype, shape);
+    size_t bytes = std::max<size_t>(t.nbytes(), 1);
+    // 64-byte alignment for the AVX-512 kernels of OpenBLAS.
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    ENSURE(p != nullptr, "cpu backend: out of memory allocating ", bytes, " bytes");
+    std::memset(p, 0, bytes);
+    t.data = p;
+    return Buffer(t, [](void* q) { std::free(q); });
+}
+
+void CpuBackend::copy_from_host(const Tensor& dst, const void* src) { std::memcpy(dst.data, src, dst.nbytes()); }
+void CpuBackend::copy_to_host(void* dst, const Tensor& src) { std::memcpy(dst, src.data, src.nbytes()); }
+
+void CpuBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
+    expect_f32(x, "linear input");
+    expect_f32(w, "linear weight");
+    const int64_t n = x.rows(), d_in = x.cols(), d_out = w.rows();
+    ENSURE(w.cols() == d_in && y.rows() == n && y.cols() == d_out, "linear: shapes y[", y.rows(), ",", y.cols(),
+           "] x[", n, ",", d_in, "] w[", d_out, ",", w.cols(), "] do not match");
+    if (n == 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(d_out), int(d_in), 1.0f, x.f32(), int(d_in),
+                w.f32(), int(d_in), 0.0f, y.f32(), int(d_out));
+    if (bias) add_bias(y, *bias);
+}
+
+void CpuBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+    const int64_t n = x.rows(), d = x.cols();
+    const float *g = gamma.f32(), *b = beta.f32();
+    for (int64_t i = 0; i < n; i++) {
+        const float* xi = x.f32() + i * d;
+        float* yi = y.f32() + i * d;
+        double mean = 0, var = 0;
+        for (int64_t j = 0; j < d; j++) mean += xi[j];
+        mean /= double(d);
+        for (int64_t j = 0; j < d; j++) var += (xi[j] - mean) * (xi[j] - mean);
+        var /= double(d);
+        const float inv = float(1.0 / std::sqrt(var + double(eps)));
+        for (int64_t j = 0; j < d; j++) yi[j] = (xi[j] - float(mean)) * inv * g[j] + b[j];
+    }
+}
+
+void CpuBackend::relu(const Tensor& x) {
+    float* p = x.f32();
+    for (int64_t i = 0, n = x.numel(); i < n; i++) p[i] = p[i] > 0.0f ? p[i] : 0.0f;
+}
+
+void CpuBackend::add(const Tensor& y, const Tensor& x) {
+    ENSURE(y.numel() == x.numel(), "add: ", y.numel(), " vs ", x.numel(), " elements");
+    float* a = y.f32();
+    const float* b = x.f32();
+    for (int64_t i = 0, n = y.numel(); i < n; i++) a[i] += b[i];
+}
+
+void CpuBackend::add_bias(const Tensor& y, const Tensor& bias) {
+    const int64_t n = y.rows(), d = y.cols();
+    ENSURE(bias.numel() == d, "add_bias: bias of ", bias.numel(), " for rows of ", d);
+    for (int64_t i = 0; i < n; i++) {
+        float* yi = y.f32() + i * d;
+        for (int64_t j = 0; j < d; j++) yi[j] += bias.f32()[j];
+    }
+}
+
+void CpuBackend::embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) {
+    const int64_t n = ids.numel(), d = table.cols(), n_rows = table.rows();
+    ENSURE(y.rows() == n && y.cols() == d, "embedding: output [", y.rows(), ",", y.cols(), "] for ", n, " ids of ",
+           d);
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t r = int64_t(ids.i32()[i]) - row_begin;
+        float* yi = y.f32() + i * d;
+        if (r >= 0 && r < n_rows)
+            std::memcpy(yi, table.f32() + r * d, size_t(d) * 4);
+        else
+            std::memset(yi, 0, size_t(d) * 4);
+    }
+}
+
+void CpuBackend::gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) {
+    const int64_t d = x.cols();
+    for (int64_t i = 0; i < rows.numel(); i++) {
+        const int64_t r = rows.i32()[i];
+        ENSURE(r >= 0 && r < x.rows(), "gather_rows: row ", r, " of ", x.rows());
+        std::memcpy(y.f32() + i * d, x.f32() + r * d, size_t(d) * 4);
+    }
+}
+
+void CpuBackend::write_kv(const Tensor& k_cache, const Tensor& v_cache, const Tensor& k, const Tensor& v,
+                          const Tensor& slot_mapping) {
+    const int64_t d = k.cols(), n_slots = k_cache.rows();
+    for (int64_t i = 0; i < k.rows(); i++) {
+        const int64_t s = slot_mapping.i32()[i];
+        ENSURE(s >= 0 && s < n_slots, "write_kv: slot ", s, " outside the cache's ", n_slots, " slots");
+        std::memcpy(k_cache.f32() + s * d, k.f32() + i * d, size_t(d) * 4);
+        std::memcpy(v_cache.f32() + s * d, v.f32() + i * d, size_t(d) * 4);
+    }
+}
+
+void CpuBackend::attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                           const AttentionInputs& in, int n_heads_local, float scale) {
+    const int64_t d_row = q.cols(), d_head = d_row / n_heads_local, bs = in.block_size;
+    const int64_t n_seqs = in.query_start.numel() - 1, max_blocks = in.block_tables.cols();
+    const int32_t* qs = in.query_start.i32();
+    std::vector<float> score;
+    std::vector<int64_t> slot;
+    for (int64_t s = 0; s < n_seqs; s++) {
+        const int32_t* table = in.block_tables.i32() + s * max_blocks;
+        for (int64_t t = qs[s]; t < qs[s + 1]; t++) {
+            const int64_t n_ctx = int64_t(in.positions.i32()[t]) + 1;  // causal: positions 0..p
+            ENSURE((n_ctx + bs - 1) / bs <= max_blocks, "attention: position ", n_ctx - 1, " beyond the block table");
+            slot.resize(size_t(n_ctx));
+            for (int64_t j = 0; j < n_ctx; j++) slot[size_t(j)] = int64_t(table[j / bs]) * bs + j % bs;
+            score.resize(size_t(n_ctx));
+            for (int h = 0; h < n_heads_local; h++) {
+                const float* qh = q.f32() + t * d_row + h * d_head;
+                float m = -INFINITY;
+                for (int64_t j = 0; j < n_ctx; j++) {
+                    const float* kh = k_cache.f32() + slot[size_t(j)] * d_row + h * d_head;
+                    float dot = 0;
+                    for (int64_t e = 0; e < d_head; e++) dot += qh[e] * kh[e];
+                    score[size_t(j)] = dot * scale;
+                    m = std::max(m, score[size_t(j)]);
+                }
+                float sum = 0;
+                for (int64_t j = 0; j < n_ctx; j++) sum += (score[size_t(j)] = std::exp(score[size_t(j)] - m));
+                float* oh = out.f32() + t * d_row + h * d_head;
+                std::fill(oh, oh + d_head, 0.0f);
+                for (int64_t j = 0; j < n_ctx; j++) {
+                    const float w = score[size_t(j)] / sum;
+                    const float* vh = v_cache.f32() + slot[size_t(j)] * d_row + h * d_head;
+                    for (int64_t e = 0; e < d_head; e++) oh[e] += w * vh[e];
+                }
+            }
+        }
+    }
+}
+
+}  // namespace ls

@@ -1,0 +1,35 @@
+// The CPU backend: fp32 everywhere, GEMMs through OpenBLAS, the rest as plain loops. It is the numerical
+// reference the CUDA backend is tested against, and what runs on machines without a GPU.
+#pragma once
+#include "backend/backend.h"
+
+namespace ls {
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(int n_threads);
+    std::string name() const override;
+    DType compute_dtype() const override { return DType::F32; }
+
+    Buffer alloc(DType dtype, std::initializer_list<int64_t> shape) override;
+    void copy_from_host(const Tensor& dst, const void* src) override;
+    void copy_to_host(void* dst, const Tensor& src) override;
+    void synchronize() override {}
+
+    void linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) override;
+    void layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override;
+    void relu(const Tensor& x) override;
+    void add(const Tensor& y, const Tensor& x) override;
+    void add_bias(const Tensor& y, const Tensor& bias) override;
+    void embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) override;
+    void gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) override;
+    void write_kv(const Tensor& k_cache, const Tensor& v_cache, const Tensor& k, const Tensor& v,
+                  const Tensor& slot_mapping) override;
+    void attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                   const AttentionInputs& in, int n_heads_local, float scale) override;
+
+private:
+    int n_threads_;
+};
+
+}  // namespace ls

@@ -1,0 +1,12 @@
+// Waiting on a non-blocking MPI request without burning a core: a short spin for fast completions, then
+// sched_yield, then sleeps that grow to 200 µs. Ranks that wait on rank 0 (sampling, tokenizing) or on a
+// slower peer give their core to whoever has work, which matters when 16 ranks share 2 cores.
+#pragma once
+#include <mpi.h>
+
+namespace ls {
+
+// `what` names the wait in error messages ("all-reduce (TP group)", "step plan broadcast").
+void wait_request(MPI_Request& req, const char* what);
+
+}  // namespace ls

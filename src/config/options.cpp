@@ -1,0 +1,110 @@
+#include "config/options.h"
+
+#include <boost/program_options.hpp>
+#include <sstream>
+
+#include "core/check.h"
+
+namespace ls {
+
+namespace po = boost::program_options;
+
+namespace {
+
+po::options_description describe(RunOptions& o) {
+    po::options_description d("lockstep generate (run under mpirun -np TP×PP)");
+    d.add_options()
+        ("help,h", "show this help")
+        ("model", po::value(&o.model)->required(), "Hugging Face model directory (config.json + weights)")
+        ("tokenizer", po::value(&o.tokenizer), "directory with vocab.json and merges.txt (default: --model)")
+        ("tensor-parallel-size", po::value(&o.tensor_parallel_size)->default_value(1), "tensor-parallel ranks (-tp)")
+        ("pipeline-parallel-size", po::value(&o.pipeline_parallel_size)->default_value(1),
+         "pipeline stages (-pp)")
+        ("dtype", po::value(&o.dtype)->default_value("auto"), "auto | float32 | float16 | bfloat16")
+        ("max-tokens", po::value(&o.max_tokens)->default_value(16), "tokens to generate per prompt")
+        ("temperature", po::value(&o.temperature)->default_value(1.0f), "0 = greedy")
+        ("top-p", po::value(&o.top_p)->default_value(1.0f), "nucleus sampling mass in (0, 1]")
+        ("top-k", po::value(&o.top_k)->default_value(-1), "keep the k most likely tokens (-1 = all)")
+        ("seed", po::value(&o.seed)->default_value(0), "random seed of the sampler")
+        ("logprobs", po::value(&o.logprobs)->default_value(0), "top-K log-probabilities per generated token (JSON)")
+        ("ignore-eos", po::bool_switch(&o.ignore_eos), "keep generating past </s>")
+        ("prompt", po::value(&o.prompts)->composing(), "a prompt (repeatable)")
+        ("prompts-file", po::value(&o.prompts_file), "a file with one prompt per line")
+        ("stop", po::value(&o.stop)->composing(), "stop string (repeatable); not included in the output")
+        ("max-model-len", po::value(&o.max_model_len)->default_value(0),
+         "longest sequence (prompt + output) in tokens (default: the model's max_position_embeddings)")
+        ("block-size", po::value(&o.block_size)->default_value(16), "tokens per KV-cache block")
+        ("max-num-seqs", po::value(&o.max_num_seqs)->default_value(256), "most sequences in one step")
+        ("max-num-batched-tokens", po::value(&o.max_num_batched_tokens)->default_value(0),
+         "most tokens in one step (default: max(max-model-len, 2048))")
+        ("output-json", po::value(&o.output_json), "write the requests and their outputs as JSON")
+        ("quiet,q", po::bool_switch(&o.quiet), "do not print the generated text on stdout");
+    return d;
+}
+
+// Boost's short options are one character; vLLM's -tp/-pp are spelled out here.
+std::vector<std::string> spell_out_aliases(int argc, const char* const* argv) {
+    std::vector<std::string> args;
+    for (int i = 2; i < argc; i++) {
+        std::string a = argv[i];
+        if (a == "-tp") a = "--tensor-parallel-size";
+        if (a == "-pp") a = "--pipeline-parallel-size";
+        if (a.rfind("-tp=", 0) == 0) a = "--tensor-parallel-size=" + a.substr(4);
+        if (a.rfind("-pp=", 0) == 0) a = "--pipeline-parallel-size=" + a.substr(4);
+        args.push_back(a);
+    }
+    return args;
+}
+
+void validate(const RunOptions& o) {
+    ENSURE(o.tensor_parallel_size >= 1, "--tensor-parallel-size must be at least 1, got ", o.tensor_parallel_size);
+    ENSURE(o.pipeline_parallel_size >= 1, "--pipeline-parallel-size must be at least 1, got ",
+           o.pipeline_parallel_size);
+    ENSURE(o.pipeline_parallel_size == 1, "--pipeline-parallel-size ", o.pipeline_parallel_size,
+           ": pipeline parallelism is not implemented yet; use --pipeline-parallel-size 1");
+    ENSURE(o.dtype == "auto" || o.dtype == "float32" || o.dtype == "float16" || o.dtype == "bfloat16",
+           "--dtype must be auto, float32, float16 or bfloat16, got \"", o.dtype, "\"");
+    ENSURE(o.max_tokens >= 1, "--max-tokens must be at least 1, got ", o.max_tokens);
+    ENSURE(o.temperature >= 0.0f, "--temperature must be >= 0, got ", o.temperature);
+    ENSURE(o.top_p > 0.0f && o.top_p <= 1.0f, "--top-p must be in (0, 1], got ", o.top_p);
+    ENSURE(o.top_k == -1 || o.top_k >= 1, "--top-k must be -1 (all) or at least 1, got ", o.top_k);
+    ENSURE(o.logprobs >= 0 && o.logprobs <= 20, "--logprobs must be in [0, 20], got ", o.logprobs);
+    ENSURE(o.max_model_len >= 0, "--max-model-len must be positive, got ", o.max_model_len);
+    ENSURE(o.block_size >= 1 && o.block_size <= 1024, "--block-size must be in [1, 1024], got ", o.block_size);
+    ENSURE(o.max_num_seqs >= 1, "--max-num-seqs must be at least 1, got ", o.max_num_seqs);
+    ENSURE(o.max_num_batched_tokens >= 0, "--max-num-batched-tokens must be positive, got ",
+           o.max_num_batched_tokens);
+    ENSURE(!o.prompts.empty() || !o.prompts_file.empty(), "no prompts: give --prompt TEXT or --prompts-file FILE");
+    for (const auto& s : o.stop) ENSURE(!s.empty(), "--stop strings must not be empty");
+}
+
+}  // namespace
+
+ParsedOptions parse_generate_options(int argc, const char* const* argv) {
+    ParsedOptions out;
+    RunOptions& o = out.run;
+    auto desc = describe(o);
+    std::ostringstream usage;
+    usage << desc;
+    for (int i = 0; i < argc; i++) o.command_line += (i ? " " : "") + std::string(argv[i]);
+    try {
+        po::variables_map vm;
+        po::store(po::command_line_parser(spell_out_aliases(argc, argv)).options(desc).run(), vm);
+        if (vm.count("help")) {
+            out.exit_code = 0;
+            out.message = usage.str();
+            return out;
+        }
+        po::notify(vm);
+        validate(o);
+    } catch (const po::error& e) {
+        out.exit_code = 2;
+        out.message = cat("error: ", e.what(), "\n(see lockstep generate --help)");
+    } catch (const Error& e) {
+        out.exit_code = 2;
+        out.message = cat("error: ", e.what());
+    }
+    return out;
+}
+
+}  // namespace ls

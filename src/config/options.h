@@ -1,0 +1,44 @@
+// `lockstep generate` flags (vLLM's names) → RunOptions, validated in one place. Every rank parses the same
+// argv, so every rank reaches the same verdict: rank 0 prints it, all exit with the same code, no hang.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ls {
+
+struct RunOptions {
+    std::string model;             // Hugging Face model directory
+    std::string tokenizer;         // directory with vocab.json + merges.txt (default: the model directory)
+    int tensor_parallel_size = 1;
+    int pipeline_parallel_size = 1;
+    std::string dtype = "auto";    // auto | float32 | float16 | bfloat16
+    int max_tokens = 16;
+    float temperature = 1.0f;
+    float top_p = 1.0f;
+    int top_k = -1;
+    uint64_t seed = 0;
+    int logprobs = 0;
+    bool ignore_eos = false;
+    std::vector<std::string> prompts;
+    std::string prompts_file;
+    std::vector<std::string> stop;
+    int max_model_len = 0;          // 0 → the model's max_position_embeddings
+    int block_size = 16;
+    int max_num_seqs = 256;
+    int max_num_batched_tokens = 0;  // 0 → max(max_model_len, 2048)
+    std::string output_json;
+    bool quiet = false;              // no generated text on stdout
+    std::string command_line;        // argv joined, for logs and reports
+};
+
+struct ParsedOptions {
+    RunOptions run;
+    int exit_code = -1;   // -1: go on; 0: --help printed; 2: bad flags
+    std::string message;  // usage text or the error, for rank 0 to print
+};
+
+// argv[0] is the program, argv[1] the subcommand "generate".
+ParsedOptions parse_generate_options(int argc, const char* const* argv);
+
+}  // namespace ls

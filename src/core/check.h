@@ -1,0 +1,44 @@
+// The one error path: library code throws ls::Error with a message naming the file, tensor, flag or rank at
+// fault; each rank's main() catches it and calls fail(), which takes the whole MPI job down (MPI_Abort) so no
+// rank is left waiting in a collective. MPI_CALL wraps every MPI return code the same way.
+#pragma once
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace ls {
+
+struct Error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+template <class... A>
+std::string cat(const A&... a) {
+    std::ostringstream os;
+    (os << ... << a);
+    return os.str();
+}
+
+template <class... A>
+[[noreturn]] void raise(const A&... a) {
+    throw Error(cat(a...));
+}
+
+// Prints "[rank R host] error: msg" to stderr and ends every rank of the job with exit code `code`.
+[[noreturn]] void fail(const std::string& msg, int code = 1);
+
+// Reports a failed MPI call by name, with the MPI library's message, file and line, then fail()s.
+[[noreturn]] void fail_mpi(const char* call, int rc, const char* file, int line);
+
+}  // namespace ls
+
+#define ENSURE(cond, ...)                        \
+    do {                                         \
+        if (!(cond)) ::ls::raise(__VA_ARGS__);   \
+    } while (0)
+
+#define MPI_CALL(x)                                                          \
+    do {                                                                     \
+        int ls_rc_ = (x);                                                    \
+        if (ls_rc_ != 0) ::ls::fail_mpi(#x, ls_rc_, __FILE__, __LINE__);     \
+    } while (0)

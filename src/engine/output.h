@@ -1,0 +1,16 @@
+// What the driver hands back: the generated text on stdout and the --output-json file.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/sequence.h"
+
+namespace ls {
+
+// {"requests": [{"prompt", "prompt_token_ids", "token_ids", "text", "finish_reason", "logprobs", ["error"]}]}
+// in prompt order; logprobs is [[{"id", "logprob"}, ...] per generated position] or null.
+std::string requests_to_json(const std::vector<Sequence>& requests);
+void write_text_file(const std::string& path, const std::string& text);  // via a temporary name, then rename
+void print_generations(const std::vector<Sequence>& requests);           // stdout, vLLM's example format
+
+}  // namespace ls

@@ -1,0 +1,53 @@
+// lockstep: one MPI program; every rank runs this. `mpirun -np N lockstep generate --model DIR -tp N ...`
+#include <mpi.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "config/options.h"
+#include "core/check.h"
+#include "engine/generate.h"
+#include "tools/make_model.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: mpirun -np N lockstep generate --model DIR [-tp N] [--prompt TEXT ...] [flags]   (--help for flags)\n"
+    "       lockstep make-model --out DIR (--preset opt-125m | --hidden H --layers L --heads A ...)\n";
+
+int generate(int argc, char** argv) {
+    MPI_Init(&argc, &argv);
+    int world_rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    const ls::ParsedOptions parsed = ls::parse_generate_options(argc, argv);
+    if (parsed.exit_code >= 0) {
+        // Every rank parsed the same argv and reached the same verdict: rank 0 says it, all leave alike.
+        if (world_rank == 0) std::fprintf(parsed.exit_code ? stderr : stdout, "%s\n", parsed.message.c_str());
+        MPI_Finalize();
+        return parsed.exit_code;
+    }
+    int code = 0;
+    try {
+        code = ls::run_generate(parsed.run);
+    } catch (const std::exception& e) {
+        ls::fail(e.what());  // MPI_Abort: no rank is left waiting for this one
+    }
+    MPI_Finalize();
+    return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string cmd = argc > 1 ? argv[1] : "";
+    if (cmd == "generate") return generate(argc, argv);
+    if (cmd == "make-model") return ls::make_model_main(argc - 1, argv + 1);
+    if (cmd == "--help" || cmd == "-h") {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    std::fprintf(stderr, "error: unknown command \"%s\"\n%s", cmd.c_str(), kUsage);
+    return 2;
+}

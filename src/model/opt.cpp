@@ -1,0 +1,146 @@
+#include "model/opt.h"
+
+#include <cmath>
+
+#include "model/weights.h"
+
+namespace ls {
+
+namespace {
+
+LayerNorm load_layer_norm(ShardLoader& ld, const OptWeightNames& w, const std::string& name, int64_t d) {
+    return {ld.whole(w.get(name + ".weight", {d})), ld.whole(w.get(name + ".bias", {d}))};
+}
+
+}  // namespace
+
+OptModel::OptModel(const ModelConfig& cfg, Backend& be, Communicator& tp, const Checkpoint& ckpt, int max_tokens)
+    : cfg_(cfg), be_(be), tp_(tp) {
+    validate_tensor_parallel(cfg, tp.size());
+    const int tp_rank = tp.rank(), tp_size = tp.size();
+    n_heads_local_ = cfg.n_heads / tp_size;
+    const int64_t d = cfg.d_model, d_ff = cfg.d_ff, d_emb = cfg.d_embed;
+    OptWeightNames w(ckpt, cfg);
+    ShardLoader ld(be, ckpt);
+
+    embed_tokens_ = load_vocab_parallel_embedding(ld, w.get("embed_tokens.weight", {cfg.n_vocab, d_emb}), tp_rank,
+                                                  tp_size);
+    embed_positions_ = ld.whole(w.get("embed_positions.weight", {cfg.max_positions + kOptPositionOffset, d}));
+    if (cfg.has_projection()) {
+        project_in_ = ld.whole(w.get("project_in.weight", {d, d_emb}));
+        project_out_ = ld.whole(w.get("project_out.weight", {d_emb, d}));
+    }
+    for (int l = 0; l < cfg.n_layers; l++) {
+        const std::string p = "layers." + std::to_string(l) + ".";
+        auto col = [&](const std::string& n, int64_t d_out, int64_t d_in) {
+            return load_column_parallel(ld, w.get(p + n + ".weight", {d_out, d_in}), w.get(p + n + ".bias", {d_out}),
+                                        tp_rank, tp_size);
+        };
+        auto row = [&](const std::string& n, int64_t d_out, int64_t d_in) {
+            return load_row_parallel(ld, w.get(p + n + ".weight", {d_out, d_in}), w.get(p + n + ".bias", {d_out}),
+                                     tp_rank, tp_size);
+        };
+        OptDecoderLayer L;
+        L.self_attn_layer_norm = load_layer_norm(ld, w, p + "self_attn_layer_norm", d);
+        L.q_proj = col("self_attn.q_proj", d, d);
+        L.k_proj = col("self_attn.k_proj", d, d);
+        L.v_proj = col("self_attn.v_proj", d, d);
+        L.out_proj = row("self_attn.out_proj", d, d);
+        L.final_layer_norm = load_layer_norm(ld, w, p + "final_layer_norm", d);
+        L.fc1 = col("fc1", d_ff, d);
+        L.fc2 = row("fc2", d, d_ff);
+        layers_.push_back(std::move(L));
+    }
+    if (cfg.final_layer_norm) final_layer_norm_ = load_layer_norm(ld, w, "final_layer_norm", d);
+    lm_head_.embedding = &embed_tokens_;
+    weight_bytes_ = ld.bytes();
+
+    const int64_t n = max_tokens;
+    const DType f = be.compute_dtype();
+    ws_.hidden = be.alloc(f, {n, d});
+    ws_.normed = be.alloc(f, {n, d});
+    ws_.proj = be.alloc(f, {n, d});
+    ws_.q = be.alloc(f, {n, d_local()});
+    ws_.k = be.alloc(f, {n, d_local()});
+    ws_.v = be.alloc(f, {n, d_local()});
+    ws_.attn = be.alloc(f, {n, d_local()});
+    ws_.ffn = be.alloc(f, {n, d_ff / tp_size});
+    ws_.embed = be.alloc(f, {n, d_emb});
+}
+
+int64_t OptModel::activation_bytes() const {
+    int64_t b = 0;
+    for (const Buffer* x : {&ws_.hidden, &ws_.normed, &ws_.proj, &ws_.q, &ws_.k, &ws_.v, &ws_.attn, &ws_.ffn,
+                            &ws_.embed})
+        b += int64_t(x->nbytes());
+    return b;
+}
+
+void OptModel::layer_norm(const Tensor& y, const Tensor& x, const LayerNorm& ln) {
+    be_.layer_norm(y, x, ln.weight, ln.bias, kOptLayerNormEps);
+}
+
+void OptModel::forward(const StepInputs& in, KvCache& kv, std::vector<float>& logits) {
+    const int64_t n = in.token_ids.numel();
+    const Tensor h = ws_.hidden.tensor().slice_rows(0, n);  // [n, d_model], the residual stream
+    if (cfg_.has_projection()) {
+        const Tensor e = ws_.embed.tensor().slice_rows(0, n);  // [n, d_embed]
+        embed_tokens_.forward(be_, tp_, e, in.token_ids);
+        be_.linear(h, e, project_in_, nullptr);
+    } else {
+        embed_tokens_.forward(be_, tp_, h, in.token_ids);
+    }
+    // Position p reads row p + 2 of the table: a lookup with the table's first row taken as id -2.
+    const Tensor pos = ws_.proj.tensor().slice_rows(0, n);
+    be_.embedding(pos, in.attn.positions, embed_positions_, -kOptPositionOffset);
+    be_.add(h, pos);
+
+    for (int l = 0; l < cfg_.n_layers; l++) layer_forward(layers_[size_t(l)], l, in, kv, h);
+
+    const int64_t n_sample = in.sample_rows.numel();
+    if (n_sample == 0) return;
+    if (cfg_.final_layer_norm) layer_norm(h, h, final_layer_norm_);
+    const Tensor hs = ws_.normed.tensor().slice_rows(0, n_sample);  // [n_sample, d_model]
+    be_.gather_rows(hs, h, in.sample_rows);
+    if (cfg_.has_projection()) {
+        const Tensor e = ws_.embed.tensor().slice_rows(0, n_sample);  // [n_sample, d_embed]
+        be_.linear(e, hs, project_out_, nullptr);
+        lm_head_.forward(be_, tp_, e, logits);
+    } else {
+        lm_head_.forward(be_, tp_, hs, logits);
+    }
+}
+
+void OptModel::layer_forward(const OptDecoderLayer& L, int layer, const StepInputs& in, KvCache& kv,
+                             const Tensor& h) {
+    const int64_t n = h.rows();
+    const Tensor x = ws_.normed.tensor().slice_rows(0, n);   // [n, d_model]
+    const Tensor o = ws_.proj.tensor().slice_rows(0, n);     // [n, d_model]
+    const Tensor q = ws_.q.tensor().slice_rows(0, n);        // [n, d_local]
+    const Tensor k = ws_.k.tensor().slice_rows(0, n);
+    const Tensor v = ws_.v.tensor().slice_rows(0, n);
+    const Tensor a = ws_.attn.tensor().slice_rows(0, n);     // [n, d_local]
+    const Tensor f = ws_.ffn.tensor().slice_rows(0, n);      // [n, d_ff_local]
+    const float scale = 1.0f / std::sqrt(float(cfg_.d_head()));
+
+    const Tensor& attn_in = cfg_.pre_ln ? x : h;
+    if (cfg_.pre_ln) layer_norm(x, h, L.self_attn_layer_norm);
+    L.q_proj.forward(be_, q, attn_in);
+    L.k_proj.forward(be_, k, attn_in);
+    L.v_proj.forward(be_, v, attn_in);
+    be_.write_kv(kv.k[size_t(layer)], kv.v[size_t(layer)], k, v, in.slot_mapping);
+    be_.attention(a, q, kv.k[size_t(layer)], kv.v[size_t(layer)], in.attn, n_heads_local_, scale);
+    L.out_proj.forward(be_, tp_, o, a);
+    be_.add(h, o);
+    if (!cfg_.pre_ln) layer_norm(h, h, L.self_attn_layer_norm);
+
+    const Tensor& ffn_in = cfg_.pre_ln ? x : h;
+    if (cfg_.pre_ln) layer_norm(x, h, L.final_layer_norm);
+    L.fc1.forward(be_, f, ffn_in);
+    be_.relu(f);
+    L.fc2.forward(be_, tp_, o, f);
+    be_.add(h, o);
+    if (!cfg_.pre_ln) layer_norm(h, h, L.final_layer_norm);
+}
+
+}  // namespace ls

@@ -1,0 +1,70 @@
+// OPT (Zhang et al. 2022) as Hugging Face transformers' OPTForCausalLM computes it, on this rank's shards:
+//   h = embed_tokens(ids) [· project_in] + embed_positions(p + 2)
+//   each layer, pre-LN (do_layer_norm_before):  h += attn(LN(h));  h += fc2(relu(fc1(LN(h))))
+//               post-LN (opt-350m):             h = LN(h + attn(h)); h = LN(h + fc2(relu(fc1(h))))
+//   [final LN] [· project_out], logits = h · embed_tokensᵀ (tied LM head)
+// The split across the TP group lives in parallel/; this file only composes the layers.
+#pragma once
+#include <vector>
+
+#include "comm/communicator.h"
+#include "config/model_config.h"
+#include "model/kv_cache.h"
+#include "model/step_inputs.h"
+#include "parallel/embedding.h"
+#include "parallel/linear.h"
+
+namespace ls {
+
+struct LayerNorm {
+    Buffer weight, bias;  // [d_model], replicated
+};
+
+struct OptDecoderLayer {
+    LayerNorm self_attn_layer_norm;
+    ColumnParallelLinear q_proj, k_proj, v_proj;  // heads [h_local · d_head] of tp_rank
+    RowParallelLinear out_proj;
+    LayerNorm final_layer_norm;
+    ColumnParallelLinear fc1;  // [d_ff_local, d_model]
+    RowParallelLinear fc2;     // [d_model, d_ff_local]
+};
+
+class OptModel {
+public:
+    // Loads this rank's shards. max_tokens: the most tokens one step may carry (sizes the activations).
+    OptModel(const ModelConfig& cfg, Backend& be, Communicator& tp, const Checkpoint& ckpt, int max_tokens);
+    OptModel(const OptModel&) = delete;  // the LM head points at this object's embedding
+    OptModel& operator=(const OptModel&) = delete;
+
+    // Runs one step. On tp_rank 0 `logits` receives [n_sample, n_vocab]; elsewhere it is left empty.
+    void forward(const StepInputs& in, KvCache& kv, std::vector<float>& logits);
+
+    const ModelConfig& config() const { return cfg_; }
+    int n_heads_local() const { return n_heads_local_; }
+    int64_t d_local() const { return int64_t(n_heads_local_) * cfg_.d_head(); }  // this rank's q/k/v width
+    const WeightBytes& weight_bytes() const { return weight_bytes_; }
+    int64_t activation_bytes() const;  // the workspace, sized for max_tokens
+
+private:
+    void layer_forward(const OptDecoderLayer& L, int layer, const StepInputs& in, KvCache& kv, const Tensor& h);
+    void layer_norm(const Tensor& y, const Tensor& x, const LayerNorm& ln);
+
+    ModelConfig cfg_;
+    Backend& be_;
+    Communicator& tp_;
+    int n_heads_local_;
+    VocabParallelEmbedding embed_tokens_;
+    Buffer embed_positions_;           // [max_positions + 2, d_model], replicated
+    Buffer project_in_, project_out_;  // [d_model, d_embed], [d_embed, d_model]; only when d_embed ≠ d_model
+    std::vector<OptDecoderLayer> layers_;
+    LayerNorm final_layer_norm_;  // only pre-LN models
+    ParallelLMHead lm_head_;
+    WeightBytes weight_bytes_;
+
+    // Activations for up to max_tokens rows; each step uses the first n_tokens rows.
+    struct Workspace {
+        Buffer hidden, normed, proj, q, k, v, attn, ffn, embed;
+    } ws_;
+};
+
+}  // namespace ls

@@ -1,0 +1,32 @@
+// The vocabulary split of Megatron-LM: the embedding table E [n_vocab, d_embed] is cut into tp row blocks of
+// n_vocab_local = ceil(n_vocab / tp) rows (the last block padded with zero rows).
+//
+//   VocabParallelEmbedding  each rank looks up the ids that fall in its block and writes zeros for the
+//                           others; one all-reduce sums the rows into the full embedding
+//   ParallelLMHead          logits_i = H · E_iᵀ on each rank ([n, n_vocab_local]); the blocks are gathered on
+//                           tp_rank 0, which drops the padding: [n, n_vocab] for the sampler
+// OPT ties the LM head to E, so the head reads the embedding's own block: one copy in memory.
+#pragma once
+#include <vector>
+
+#include "comm/communicator.h"
+#include "parallel/shard_loader.h"
+
+namespace ls {
+
+struct VocabParallelEmbedding {
+    Buffer table;  // [n_vocab_local, d_embed], rows [vocab_begin, vocab_begin + n_vocab_local)
+    int64_t n_vocab = 0, n_vocab_local = 0, vocab_begin = 0;
+    void forward(Backend& be, Communicator& tp, const Tensor& y, const Tensor& ids) const;  // y: [n, d_embed]
+};
+
+VocabParallelEmbedding load_vocab_parallel_embedding(ShardLoader& ld, const TensorInfo& table, int tp_rank,
+                                                     int tp_size);
+
+struct ParallelLMHead {
+    const VocabParallelEmbedding* embedding = nullptr;  // tied weights
+    // h: [n, d_embed]. On tp_rank 0 fills logits with [n, n_vocab] floats; other ranks leave it empty.
+    void forward(Backend& be, Communicator& tp, const Tensor& h, std::vector<float>& logits) const;
+};
+
+}  // namespace ls

@@ -1,0 +1,29 @@
+#include "parallel/linear.h"
+
+namespace ls {
+
+void ColumnParallelLinear::forward(Backend& be, const Tensor& y, const Tensor& x) const {
+    const Tensor& b = bias;
+    be.linear(y, x, weight, &b);
+}
+
+void RowParallelLinear::forward(Backend& be, Communicator& tp, const Tensor& y, const Tensor& x) const {
+    be.linear(y, x, weight, nullptr);
+    tp.all_reduce_sum(y);
+    // After the reduction, so that the bias is counted once and not tp times.
+    be.add_bias(y, bias);
+}
+
+ColumnParallelLinear load_column_parallel(ShardLoader& ld, const TensorInfo& w, const TensorInfo& b, int tp_rank,
+                                          int tp_size) {
+    const int64_t d_out_local = w.shape[0] / tp_size, r0 = tp_rank * d_out_local;
+    return {ld.rows(w, r0, r0 + d_out_local, d_out_local, false), ld.range(b, r0, r0 + d_out_local, false)};
+}
+
+RowParallelLinear load_row_parallel(ShardLoader& ld, const TensorInfo& w, const TensorInfo& b, int tp_rank,
+                                    int tp_size) {
+    const int64_t d_in_local = w.shape[1] / tp_size, c0 = tp_rank * d_in_local;
+    return {ld.cols(w, c0, c0 + d_in_local), ld.whole(b)};
+}
+
+}  // namespace ls

@@ -1,0 +1,43 @@
+#include "parallel/shard_loader.h"
+
+#include <vector>
+
+namespace ls {
+
+Buffer ShardLoader::upload(const std::vector<float>& host, int64_t rows, int64_t cols, bool replicated) {
+    Buffer b = backend_.alloc(DType::F32, {rows, cols});
+    backend_.copy_from_host(b, host.data());
+    (replicated ? bytes_.replicated : bytes_.sharded) += int64_t(b.nbytes());
+    return b;
+}
+
+Buffer ShardLoader::rows(const TensorInfo& t, int64_t r0, int64_t r1, int64_t n_rows_out, bool replicated) {
+    ENSURE(t.shape.size() == 2, t.file, ": tensor '", t.name, "' should be 2-D");
+    const int64_t c = t.shape[1];
+    std::vector<float> host(size_t(n_rows_out * c), 0.0f);
+    if (r1 > r0) ckpt_.read_f32(t, r0, r1, 0, c, host.data());
+    return upload(host, n_rows_out, c, replicated);
+}
+
+Buffer ShardLoader::cols(const TensorInfo& t, int64_t c0, int64_t c1) {
+    ENSURE(t.shape.size() == 2, t.file, ": tensor '", t.name, "' should be 2-D");
+    const int64_t r = t.shape[0];
+    std::vector<float> host(size_t(r * (c1 - c0)));
+    ckpt_.read_f32(t, 0, r, c0, c1, host.data());
+    return upload(host, r, c1 - c0, false);
+}
+
+Buffer ShardLoader::range(const TensorInfo& t, int64_t e0, int64_t e1, bool replicated) {
+    ENSURE(t.shape.size() == 1, t.file, ": tensor '", t.name, "' should be 1-D");
+    std::vector<float> host(size_t(e1 - e0));
+    ckpt_.read_f32(t, 0, 1, e0, e1, host.data());
+    Buffer b = upload(host, e1 - e0, 1, replicated);
+    return b;
+}
+
+Buffer ShardLoader::whole(const TensorInfo& t) {
+    if (t.shape.size() == 1) return range(t, 0, t.shape[0], true);
+    return rows(t, 0, t.shape[0], t.shape[0], true);
+}
+
+}  // namespace ls

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# A bad input must end the whole job with a clear message, the given exit code, and no hang.
+# usage: expect_fail.sh EXIT_CODE REGEX -- COMMAND...   (EXIT_CODE "nonzero" accepts any non-zero code)
+set -u
+want=$1; regex=$2; shift 3
+out=$("$@" 2>&1); code=$?
+echo "$out" | head -n 20
+echo "exit code: $code"
+if [ "$code" = 124 ] || [ "$code" = 137 ]; then echo "FAIL: timed out (a hang)"; exit 1; fi
+if [ "$want" = nonzero ]; then [ "$code" -ne 0 ] || { echo "FAIL: exit code 0"; exit 1; }
+elif [ "$code" -ne "$want" ]; then echo "FAIL: exit code $code, expected $want"; exit 1; fi
+echo "$out" | grep -Eq -- "$regex" || { echo "FAIL: no line matches /$regex/"; exit 1; }
+echo "PASS"

@@ -1,0 +1,115 @@
+// The CPU backend's ops against straightforward double-precision references.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/cpu_backend.h"
+
+using namespace ls;
+
+namespace {
+std::vector<float> randn(size_t n, uint64_t seed) {
+    std::mt19937_64 g(seed);
+    std::normal_distribution<float> d;
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(g);
+    return v;
+}
+Buffer from(CpuBackend& be, const std::vector<float>& v, std::initializer_list<int64_t> shape) {
+    Buffer b = be.alloc(DType::F32, shape);
+    be.copy_from_host(b, v.data());
+    return b;
+}
+Buffer ints(CpuBackend& be, const std::vector<int32_t>& v) {
+    Buffer b = be.alloc(DType::I32, {int64_t(v.size())});
+    be.copy_from_host(b, v.data());
+    return b;
+}
+}  // namespace
+
+TEST_CASE("cpu backend: linear is x·wᵀ + b") {
+    CpuBackend be(1);
+    const int n = 3, d_in = 5, d_out = 4;
+    auto x = randn(n * d_in, 1), w = randn(d_out * d_in, 2), b = randn(d_out, 3);
+    Buffer X = from(be, x, {n, d_in}), W = from(be, w, {d_out, d_in}), B = from(be, b, {d_out});
+    Buffer Y = be.alloc(DType::F32, {n, d_out});
+    const Tensor& bt = B;
+    be.linear(Y, X, W, &bt);
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < d_out; o++) {
+            double ref = b[size_t(o)];
+            for (int k = 0; k < d_in; k++) ref += double(x[size_t(i * d_in + k)]) * w[size_t(o * d_in + k)];
+            CHECK(Y.tensor().f32()[i * d_out + o] == doctest::Approx(ref).epsilon(1e-5));
+        }
+}
+
+TEST_CASE("cpu backend: layer norm, relu, masked embedding") {
+    CpuBackend be(1);
+    auto x = randn(2 * 8, 4), g = randn(8, 5), bb = randn(8, 6);
+    Buffer X = from(be, x, {2, 8}), G = from(be, g, {8}), Bb = from(be, bb, {8}), Y = be.alloc(DType::F32, {2, 8});
+    be.layer_norm(Y, X, G, Bb, 1e-5f);
+    for (int i = 0; i < 2; i++) {
+        double m = 0, v = 0;
+        for (int j = 0; j < 8; j++) m += x[size_t(i * 8 + j)];
+        m /= 8;
+        for (int j = 0; j < 8; j++) v += (x[size_t(i * 8 + j)] - m) * (x[size_t(i * 8 + j)] - m);
+        v /= 8;
+        for (int j = 0; j < 8; j++)
+            CHECK(Y.tensor().f32()[i * 8 + j] ==
+                  doctest::Approx((x[size_t(i * 8 + j)] - m) / std::sqrt(v + 1e-5) * g[size_t(j)] + bb[size_t(j)])
+                      .epsilon(1e-5));
+    }
+    be.relu(X);
+    for (int i = 0; i < 16; i++) CHECK(X.tensor().f32()[i] == std::max(0.0f, x[size_t(i)]));
+
+    // A table holding vocab rows [10, 13): ids outside give zero rows.
+    auto table = randn(3 * 4, 7);
+    Buffer T = from(be, table, {3, 4}), ids = ints(be, {9, 10, 12, 13}), E = be.alloc(DType::F32, {4, 4});
+    be.embedding(E, ids, T, 10);
+    for (int j = 0; j < 4; j++) {
+        CHECK(E.tensor().f32()[0 * 4 + j] == 0.0f);
+        CHECK(E.tensor().f32()[1 * 4 + j] == table[size_t(0 * 4 + j)]);
+        CHECK(E.tensor().f32()[2 * 4 + j] == table[size_t(2 * 4 + j)]);
+        CHECK(E.tensor().f32()[3 * 4 + j] == 0.0f);
+    }
+}
+
+TEST_CASE("cpu backend: paged attention equals dense causal attention") {
+    CpuBackend be(1);
+    const int n_heads = 2, d_head = 4, d = n_heads * d_head, bs = 2, n = 5;
+    auto q = randn(n * d, 8), k = randn(n * d, 9), v = randn(n * d, 10);
+    // One sequence of 5 tokens scattered over blocks 3, 0, 2 of a 4-block cache.
+    std::vector<int32_t> table = {3, 0, 2}, slots, pos;
+    for (int p = 0; p < n; p++) {
+        slots.push_back(table[size_t(p / bs)] * bs + p % bs);
+        pos.push_back(p);
+    }
+    Buffer Q = from(be, q, {n, d}), K = from(be, k, {n, d}), V = from(be, v, {n, d});
+    Buffer Kc = be.alloc(DType::F32, {4 * bs, d}), Vc = be.alloc(DType::F32, {4 * bs, d});
+    Buffer S = ints(be, slots), P = ints(be, pos), QS = ints(be, {0, n});
+    Buffer BT = be.alloc(DType::I32, {1, 3});
+    be.copy_from_host(BT, table.data());
+    be.write_kv(Kc, Vc, K, V, S);
+    Buffer O = be.alloc(DType::F32, {n, d});
+    const float scale = 0.5f;
+    be.attention(O, Q, Kc, Vc, {QS, P, BT, bs}, n_heads, scale);
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < n_heads; h++) {
+            std::vector<double> w(size_t(t + 1));
+            double m = -1e30, sum = 0;
+            for (int j = 0; j <= t; j++) {
+                double dot = 0;
+                for (int e = 0; e < d_head; e++) dot += double(q[size_t(t * d + h * d_head + e)]) * k[size_t(j * d + h * d_head + e)];
+                w[size_t(j)] = dot * scale;
+                m = std::max(m, w[size_t(j)]);
+            }
+            for (auto& x : w) sum += (x = std::exp(x - m));
+            for (int e = 0; e < d_head; e++) {
+                double ref = 0;
+                for (int j = 0; j <= t; j++) ref += w[size_t(j)] / sum * v[size_t(j * d + h * d_head + e)];
+                CHECK(O.tensor().f32()[t * d + h * d_head + e] == doctest::Approx(ref).epsilon(1e-4));
+            }
+        }
+}
