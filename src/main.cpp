@@ -8,6 +8,7 @@
 
 #include "config/options.h"
 #include "core/check.h"
+#include "engine/bench.h"
 #include "engine/generate.h"
 #include "tools/make_model.h"
 
@@ -15,13 +16,14 @@ namespace {
 
 const char* kUsage =
     "usage: mpirun -np N lockstep generate --model DIR [-tp N] [--prompt TEXT ...] [flags]   (--help for flags)\n"
+    "       mpirun -np N lockstep bench --model DIR [-tp N] --input-len 128 --output-len 128 --num-prompts 32\n"
     "       lockstep make-model --out DIR (--preset opt-125m | --hidden H --layers L --heads A ...)\n";
 
-int generate(int argc, char** argv) {
+int run_mpi(int argc, char** argv) {  // generate and bench
     MPI_Init(&argc, &argv);
     int world_rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
-    const ls::ParsedOptions parsed = ls::parse_generate_options(argc, argv);
+    const ls::ParsedOptions parsed = ls::parse_run_options(argc, argv);
     if (parsed.exit_code >= 0) {
         // Every rank parsed the same argv and reached the same verdict: rank 0 says it, all leave alike.
         if (world_rank == 0) std::fprintf(parsed.exit_code ? stderr : stdout, "%s\n", parsed.message.c_str());
@@ -30,7 +32,7 @@ int generate(int argc, char** argv) {
     }
     int code = 0;
     try {
-        code = ls::run_generate(parsed.run);
+        code = parsed.run.bench ? ls::run_bench(parsed.run) : ls::run_generate(parsed.run);
     } catch (const std::exception& e) {
         ls::fail(e.what());  // MPI_Abort: no rank is left waiting for this one
     }
@@ -42,7 +44,7 @@ int generate(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     const std::string cmd = argc > 1 ? argv[1] : "";
-    if (cmd == "generate") return generate(argc, argv);
+    if (cmd == "generate" || cmd == "bench") return run_mpi(argc, argv);
     if (cmd == "make-model") return ls::make_model_main(argc - 1, argv + 1);
     if (cmd == "--help" || cmd == "-h") {
         std::fputs(kUsage, stdout);

@@ -19,13 +19,22 @@ struct AttentionInputs {
     int block_size = 16;
 };
 
+// Bytes this backend has handed out through alloc(): now, and the most at once since reset_peak().
+struct MemoryUsage {
+    int64_t allocated = 0;
+    int64_t peak = 0;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
     virtual std::string name() const = 0;         // "cpu", "cuda:0 (NVIDIA H100 ...)"
     virtual DType compute_dtype() const = 0;      // dtype of weights and activations on this backend
+    virtual double total_memory() const = 0;      // bytes of the device (the CPU backend: its host budget)
+    virtual MemoryUsage memory_usage() const = 0;
+    virtual void reset_peak() = 0;
 
-    virtual Buffer alloc(DType dtype, std::initializer_list<int64_t> shape) = 0;  // zero-filled
+    virtual Buffer alloc(DType dtype, std::initializer_list<int64_t> shape) = 0;  // zero-filled, counted
     virtual void copy_from_host(const Tensor& dst, const void* src) = 0;          // dst.nbytes() bytes
     virtual void copy_to_host(void* dst, const Tensor& src) = 0;
     virtual void synchronize() = 0;
@@ -50,7 +59,12 @@ public:
                            const AttentionInputs& in, int n_heads_local, float scale) = 0;
 };
 
-// "cpu" (always) or "cuda" (when built with CUDA and a GPU is visible). Throws ls::Error otherwise.
-std::unique_ptr<Backend> make_backend(const std::string& device, int n_cpu_threads);
+struct BackendConfig {
+    std::string device = "cpu";  // "cpu", or "cuda" when built with CUDA and a GPU is visible
+    int n_cpu_threads = 1;       // BLAS threads of this rank
+    double cpu_memory = 0;       // the CPU backend's device memory in bytes
+};
+
+std::unique_ptr<Backend> make_backend(const BackendConfig& cfg);  // throws ls::Error naming --device
 
 }  // namespace ls

@@ -16,7 +16,8 @@ void expect_f32(const Tensor& t, const char* what) {
 }
 }  // namespace
 
-CpuBackend::CpuBackend(int n_threads) : n_threads_(std::max(1, n_threads)) {
+CpuBackend::CpuBackend(int n_threads, double total_memory)
+    : n_threads_(std::max(1, n_threads)), total_memory_(total_memory) {
     // Several ranks share a node's cores: each rank's BLAS gets its share, or the ranks fight over them.
     openblas_set_num_threads(n_threads_);
 }
@@ -25,13 +26,18 @@ std::string CpuBackend::name() const { return cat("cpu (OpenBLAS, ", n_threads_,
 
 Buffer CpuBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
     Tensor t = make_tensor(nullptr, dtype, shape);
-    size_t bytes = std::max<size_t>(t.nbytes(), 1);
-    // 64-byte alignment for the AVX-512 kernels of OpenBLAS.
-    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    const size_t bytes = std::max<size_t>(t.nbytes(), 1);
+    // calloc: large blocks come zeroed from the kernel and take no RSS until touched, so a KV pool sized for
+    // the whole budget costs only what the sequences write into it.
+    void* p = std::calloc(1, bytes);
     ENSURE(p != nullptr, "cpu backend: out of memory allocating ", bytes, " bytes");
-    std::memset(p, 0, bytes);
     t.data = p;
-    return Buffer(t, [](void* q) { std::free(q); });
+    usage_.allocated += int64_t(bytes);
+    usage_.peak = std::max(usage_.peak, usage_.allocated);
+    return Buffer(t, [this, bytes](void* q) {
+        std::free(q);
+        usage_.allocated -= int64_t(bytes);
+    });
 }
 
 void CpuBackend::copy_from_host(const Tensor& dst, const void* src) { std::memcpy(dst.data, src, dst.nbytes()); }

@@ -7,9 +7,12 @@ namespace ls {
 
 class CpuBackend final : public Backend {
 public:
-    explicit CpuBackend(int n_threads);
+    CpuBackend(int n_threads, double total_memory);
     std::string name() const override;
     DType compute_dtype() const override { return DType::F32; }
+    double total_memory() const override { return total_memory_; }
+    MemoryUsage memory_usage() const override { return usage_; }
+    void reset_peak() override { usage_.peak = usage_.allocated; }
 
     Buffer alloc(DType dtype, std::initializer_list<int64_t> shape) override;
     void copy_from_host(const Tensor& dst, const void* src) override;
@@ -30,6 +33,8 @@ public:
 
 private:
     int n_threads_;
+    double total_memory_;
+    MemoryUsage usage_;
 };
 
 }  // namespace ls

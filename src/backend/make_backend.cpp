@@ -2,9 +2,9 @@
 
 namespace ls {
 
-std::unique_ptr<Backend> make_backend(const std::string& device, int n_threads) {
-    if (device == "cpu" || device == "auto") return std::make_unique<CpuBackend>(n_threads);
-    raise("--device ", device, ": this build has no CUDA backend (it was configured without nvcc)");
+std::unique_ptr<Backend> make_backend(const BackendConfig& cfg) {
+    if (cfg.device == "cpu" || cfg.device == "auto") return std::make_unique<CpuBackend>(cfg.n_cpu_threads, cfg.cpu_memory);
+    raise("--device ", cfg.device, ": this build has no CUDA backend (it was configured without nvcc)");
 }
 
 }  // namespace ls

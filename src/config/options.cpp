@@ -11,8 +11,9 @@ namespace po = boost::program_options;
 
 namespace {
 
-po::options_description describe(RunOptions& o) {
-    po::options_description d("lockstep generate (run under mpirun -np TP×PP)");
+po::options_description describe(RunOptions& o, std::string& device_memory) {
+    po::options_description d(o.bench ? "lockstep bench (run under mpirun -np TP×PP)"
+                                      : "lockstep generate (run under mpirun -np TP×PP)");
     d.add_options()
         ("help,h", "show this help")
         ("model", po::value(&o.model)->required(), "Hugging Face model directory (config.json + weights)")
@@ -38,7 +39,20 @@ po::options_description describe(RunOptions& o) {
         ("max-num-batched-tokens", po::value(&o.max_num_batched_tokens)->default_value(0),
          "most tokens in one step (default: max(max-model-len, 2048))")
         ("output-json", po::value(&o.output_json), "write the requests and their outputs as JSON")
+        ("gpu-memory-utilization", po::value(&o.gpu_memory_utilization)->default_value(0.9),
+         "fraction of the device memory for weights, activations and the KV cache")
+        ("device-memory", po::value(&device_memory),
+         "memory of the CPU backend's device per rank, e.g. 22.5GiB (default: host RAM / ranks on the host)")
+        ("num-gpu-blocks-override", po::value(&o.num_gpu_blocks_override)->default_value(0),
+         "use this many KV blocks instead of sizing them from memory")
         ("quiet,q", po::bool_switch(&o.quiet), "do not print the generated text on stdout");
+    if (o.bench)
+        d.add_options()
+            ("input-len", po::value(&o.input_len)->default_value(128), "prompt tokens per synthetic request")
+            ("output-len", po::value(&o.output_len)->default_value(128), "tokens generated per request")
+            ("num-prompts", po::value(&o.num_prompts)->default_value(32), "number of requests")
+            ("request-rate", po::value(&o.request_rate)->default_value(0),
+             "requests per second, Poisson arrivals (0: all at once)");
     return d;
 }
 
@@ -74,16 +88,48 @@ void validate(const RunOptions& o) {
     ENSURE(o.max_num_seqs >= 1, "--max-num-seqs must be at least 1, got ", o.max_num_seqs);
     ENSURE(o.max_num_batched_tokens >= 0, "--max-num-batched-tokens must be positive, got ",
            o.max_num_batched_tokens);
+    ENSURE(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1,
+           "--gpu-memory-utilization must be in (0, 1], got ", o.gpu_memory_utilization);
+    ENSURE(o.num_gpu_blocks_override >= 0, "--num-gpu-blocks-override must be positive");
+    if (o.bench) {
+        ENSURE(o.input_len >= 1 && o.output_len >= 1 && o.num_prompts >= 1,
+               "--input-len, --output-len and --num-prompts must be at least 1");
+        ENSURE(o.request_rate >= 0, "--request-rate must be >= 0 (0: all at once), got ", o.request_rate);
+        return;
+    }
     ENSURE(!o.prompts.empty() || !o.prompts_file.empty(), "no prompts: give --prompt TEXT or --prompts-file FILE");
     for (const auto& s : o.stop) ENSURE(!s.empty(), "--stop strings must not be empty");
 }
 
 }  // namespace
 
-ParsedOptions parse_generate_options(int argc, const char* const* argv) {
+double parse_size(const std::string& text, const char* flag) {
+    size_t used = 0;
+    double v = 0;
+    try {
+        v = std::stod(text, &used);
+    } catch (const std::exception&) {
+        raise(flag, " ", text, ": not a size (e.g. 24GiB, 512MiB, 8GB)");
+    }
+    const std::string unit = text.substr(used);
+    const double mult = unit.empty() || unit == "B"           ? 1.0
+                        : unit == "KiB"                       ? 1024.0
+                        : unit == "MiB"                       ? 1024.0 * 1024
+                        : unit == "GiB"                       ? 1024.0 * 1024 * 1024
+                        : unit == "KB"                        ? 1e3
+                        : unit == "MB"                        ? 1e6
+                        : unit == "GB"                        ? 1e9
+                                                              : -1;
+    ENSURE(mult > 0 && v > 0, flag, " ", text, ": not a size (e.g. 24GiB, 512MiB, 8GB)");
+    return v * mult;
+}
+
+ParsedOptions parse_run_options(int argc, const char* const* argv) {
     ParsedOptions out;
     RunOptions& o = out.run;
-    auto desc = describe(o);
+    o.bench = argc > 1 && std::string(argv[1]) == "bench";
+    std::string device_memory;
+    auto desc = describe(o, device_memory);
     std::ostringstream usage;
     usage << desc;
     for (int i = 0; i < argc; i++) o.command_line += (i ? " " : "") + std::string(argv[i]);
@@ -96,10 +142,11 @@ ParsedOptions parse_generate_options(int argc, const char* const* argv) {
             return out;
         }
         po::notify(vm);
+        if (!device_memory.empty()) o.device_memory = parse_size(device_memory, "--device-memory");
         validate(o);
     } catch (const po::error& e) {
         out.exit_code = 2;
-        out.message = cat("error: ", e.what(), "\n(see lockstep generate --help)");
+        out.message = cat("error: ", e.what(), "\n(see lockstep ", o.bench ? "bench" : "generate", " --help)");
     } catch (const Error& e) {
         out.exit_code = 2;
         out.message = cat("error: ", e.what());

@@ -1,4 +1,4 @@
-// `lockstep generate` flags (vLLM's names) → RunOptions, validated in one place. Every rank parses the same
+// `lockstep generate` and `lockstep bench` flags (vLLM's names) → RunOptions, validated in one place. Every rank parses the same
 // argv, so every rank reaches the same verdict: rank 0 prints it, all exit with the same code, no hang.
 #pragma once
 #include <cstdint>
@@ -27,9 +27,19 @@ struct RunOptions {
     int block_size = 16;
     int max_num_seqs = 256;
     int max_num_batched_tokens = 0;  // 0 → max(max_model_len, 2048)
+    double gpu_memory_utilization = 0.9;  // fraction of the device's memory the engine may use
+    double device_memory = 0;             // bytes of the "device"; 0 → the CPU backend's share of host RAM
+    int num_gpu_blocks_override = 0;      // > 0: use this many KV blocks instead of the sizing (as vLLM)
     std::string output_json;
     bool quiet = false;              // no generated text on stdout
     std::string command_line;        // argv joined, for logs and reports
+
+    // lockstep bench: synthetic requests, as vLLM's benchmark_serving/benchmark_throughput.
+    bool bench = false;
+    int input_len = 128;
+    int output_len = 128;
+    int num_prompts = 32;
+    double request_rate = 0;         // requests per second (Poisson arrivals); 0 → all at once
 };
 
 struct ParsedOptions {
@@ -38,7 +48,10 @@ struct ParsedOptions {
     std::string message;  // usage text or the error, for rank 0 to print
 };
 
-// argv[0] is the program, argv[1] the subcommand "generate".
-ParsedOptions parse_generate_options(int argc, const char* const* argv);
+// argv[0] is the program, argv[1] the subcommand: "generate" or "bench".
+ParsedOptions parse_run_options(int argc, const char* const* argv);
+
+// "24GiB", "22.5GiB", "512MiB", "8GB" (10^9), "1048576" → bytes. Throws ls::Error naming `flag`.
+double parse_size(const std::string& text, const char* flag);
 
 }  // namespace ls

@@ -31,6 +31,10 @@ struct Sequence {
     std::string error;
     std::vector<std::vector<TokenLogprob>> logprobs;
 
+    // Seconds since the engine started: when the request may be admitted, and when each token came out.
+    double arrival = 0;
+    std::vector<double> token_times;
+
     int n_tokens() const { return int(prompt_ids.size() + output_ids.size()); }
     int32_t token(int i) const {
         return i < int(prompt_ids.size()) ? prompt_ids[size_t(i)] : output_ids[size_t(i) - prompt_ids.size()];

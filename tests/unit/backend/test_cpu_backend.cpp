@@ -30,7 +30,7 @@ Buffer ints(CpuBackend& be, const std::vector<int32_t>& v) {
 }  // namespace
 
 TEST_CASE("cpu backend: linear is x·wᵀ + b") {
-    CpuBackend be(1);
+    CpuBackend be(1, 1e9);
     const int n = 3, d_in = 5, d_out = 4;
     auto x = randn(n * d_in, 1), w = randn(d_out * d_in, 2), b = randn(d_out, 3);
     Buffer X = from(be, x, {n, d_in}), W = from(be, w, {d_out, d_in}), B = from(be, b, {d_out});
@@ -46,7 +46,7 @@ TEST_CASE("cpu backend: linear is x·wᵀ + b") {
 }
 
 TEST_CASE("cpu backend: layer norm, relu, masked embedding") {
-    CpuBackend be(1);
+    CpuBackend be(1, 1e9);
     auto x = randn(2 * 8, 4), g = randn(8, 5), bb = randn(8, 6);
     Buffer X = from(be, x, {2, 8}), G = from(be, g, {8}), Bb = from(be, bb, {8}), Y = be.alloc(DType::F32, {2, 8});
     be.layer_norm(Y, X, G, Bb, 1e-5f);
@@ -77,7 +77,7 @@ TEST_CASE("cpu backend: layer norm, relu, masked embedding") {
 }
 
 TEST_CASE("cpu backend: paged attention equals dense causal attention") {
-    CpuBackend be(1);
+    CpuBackend be(1, 1e9);
     const int n_heads = 2, d_head = 4, d = n_heads * d_head, bs = 2, n = 5;
     auto q = randn(n * d, 8), k = randn(n * d, 9), v = randn(n * d, 10);
     // One sequence of 5 tokens scattered over blocks 3, 0, 2 of a 4-block cache.

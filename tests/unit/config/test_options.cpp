@@ -12,7 +12,7 @@ ParsedOptions parse(std::vector<std::string> args) {
     args.insert(args.begin(), {"lockstep", "generate"});
     std::vector<const char*> argv;
     for (auto& a : args) argv.push_back(a.c_str());
-    return parse_generate_options(int(argv.size()), argv.data());
+    return parse_run_options(int(argv.size()), argv.data());
 }
 }  // namespace
 

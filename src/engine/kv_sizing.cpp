@@ -1,0 +1,84 @@
+#include "engine/kv_sizing.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <thread>
+
+#include "core/log.h"
+#include "engine/device_step.h"
+
+namespace ls {
+
+namespace {
+
+// The largest step the scheduler may send: max_num_batched_tokens tokens in sequences of up to
+// max_model_len, every one sampled. Each rank builds it alike; no broadcast is needed.
+StepPlan profile_plan(const KvSizingConfig& c) {
+    StepPlan p;
+    p.query_start.push_back(0);
+    int block = 0, left = c.max_num_batched_tokens;
+    const int len_max = std::min(c.max_model_len, c.max_num_batched_tokens);
+    p.max_blocks = (len_max + c.block_size - 1) / c.block_size;
+    while (left > 0 && p.n_seqs() < c.max_num_seqs) {
+        const int len = std::min(len_max, left);
+        p.seq_ids.push_back(p.n_seqs());
+        const int first_block = block;
+        for (int pos = 0; pos < len; pos++) {
+            p.token_ids.push_back(pos % 100 + 4);
+            p.positions.push_back(pos);
+            p.slot_mapping.push_back(first_block * c.block_size + pos);
+        }
+        for (int b = 0; b < p.max_blocks; b++) p.block_tables.push_back(b < (len + c.block_size - 1) / c.block_size ? block + b : 0);
+        block += (len + c.block_size - 1) / c.block_size;
+        p.query_start.push_back(p.n_tokens());
+        p.sample_rows.push_back(p.n_tokens() - 1);
+        left -= len;
+    }
+    return p;
+}
+
+}  // namespace
+
+KvSizing size_kv_cache(const ProcessGrid& grid, Backend& be, OptModel& model, const KvSizingConfig& c) {
+    const ModelConfig& cfg = model.config();
+    KvSizing s;
+    s.total_memory = be.total_memory();
+    s.weight_bytes = model.weight_bytes().total();
+    s.bytes_per_token = kv_bytes_per_token(cfg.n_layers, model.d_local(), be.compute_dtype());
+    s.block_bytes = s.bytes_per_token * c.block_size;
+
+    {  // The profiling pass, with a cache just large enough for it.
+        const StepPlan plan = profile_plan(c);
+        int n_blocks = 0;
+        for (int32_t b : plan.block_tables) n_blocks = std::max(n_blocks, b + 1);
+        KvCache scratch = make_kv_cache(be, cfg.n_layers, n_blocks, c.block_size, model.d_local());
+        DeviceStep dev;
+        std::vector<float> logits;
+        be.reset_peak();
+        const int64_t before = be.memory_usage().allocated;
+        upload_plan(be, plan, c.block_size, dev);
+        model.forward(dev.inputs, scratch, logits);
+        be.synchronize();
+        s.activation_peak = model.activation_bytes() + (be.memory_usage().peak - before);
+    }
+    s.kv_budget = int64_t(c.gpu_memory_utilization * s.total_memory) - s.weight_bytes - s.activation_peak;
+    s.n_blocks_local = std::max<int64_t>(0, s.kv_budget / s.block_bytes);
+    // Slots are int32 in the step plan.
+    s.n_blocks_local = std::min<int64_t>(s.n_blocks_local, INT32_MAX / c.block_size);
+    if (c.num_blocks_override > 0) s.n_blocks_local = c.num_blocks_override;
+
+    int64_t n_min = 0;
+    MPI_CALL(MPI_Allreduce(&s.n_blocks_local, &n_min, 1, MPI_INT64_T, MPI_MIN, grid.world_comm));
+    ENSURE(s.n_blocks_local >= 1, grid.worker_name(), ": no memory left for the KV cache: ",
+           c.gpu_memory_utilization, " × ", format_bytes(s.total_memory), " − weights ", format_bytes(double(s.weight_bytes)),
+           " − activation peak ", format_bytes(double(s.activation_peak)), " is less than one block (",
+           s.block_bytes, " bytes); raise --device-memory or --gpu-memory-utilization, or lower "
+           "--max-num-batched-tokens");
+    if (n_min < 1) std::this_thread::sleep_for(std::chrono::seconds(2));  // let the rank that ran out say why
+    ENSURE(n_min >= 1, grid.worker_name(), ": another rank has no memory left for the KV cache (see its message)");
+    s.n_blocks = int(n_min);
+    return s;
+}
+
+}  // namespace ls

@@ -1,0 +1,35 @@
+// How many KV blocks each rank carves from its memory, as vLLM does it:
+//   budget = gpu_memory_utilization × device memory − weights − activation peak
+//   blocks = floor(budget / bytes of one block on this rank), then the minimum over all ranks
+// The activation peak is measured: one profiling forward pass at --max-num-batched-tokens, counting what the
+// backend allocates on top of the weights. On the CPU backend the "device" is a host-memory budget
+// (--device-memory), so the arithmetic of a GPU can be replayed without one.
+#pragma once
+#include "comm/process_grid.h"
+#include "model/opt.h"
+
+namespace ls {
+
+struct KvSizingConfig {
+    int max_num_batched_tokens = 2048;
+    int max_model_len = 2048;
+    int max_num_seqs = 256;
+    int block_size = 16;
+    double gpu_memory_utilization = 0.9;
+    int num_blocks_override = 0;
+};
+
+struct KvSizing {
+    double total_memory = 0;     // the device's bytes
+    int64_t weight_bytes = 0;
+    int64_t activation_peak = 0;
+    int64_t kv_budget = 0;       // what is left for the cache on this rank
+    int64_t bytes_per_token = 0; // K and V of one token on this rank, all layers
+    int64_t block_bytes = 0;
+    int64_t n_blocks_local = 0;  // what this rank could hold
+    int n_blocks = 0;            // the minimum over all ranks: what every rank allocates
+};
+
+KvSizing size_kv_cache(const ProcessGrid& grid, Backend& be, OptModel& model, const KvSizingConfig& cfg);
+
+}  // namespace ls

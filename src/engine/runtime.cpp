@@ -1,0 +1,110 @@
+#include "engine/runtime.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "core/log.h"
+#include "model/weights.h"
+
+namespace ls {
+
+namespace {
+
+std::string gather_hosts(const ProcessGrid& g) {
+    constexpr int kLen = 64;
+    char mine[kLen] = {0};
+    g.host.copy(mine, kLen - 1);
+    std::vector<char> all(size_t(kLen * g.world_size));
+    MPI_CALL(MPI_Gather(mine, kLen, MPI_CHAR, all.data(), kLen, MPI_CHAR, 0, g.world_comm));
+    std::set<std::string> hosts;
+    for (int r = 0; r < g.world_size; r++) hosts.insert(std::string(&all[size_t(r * kLen)]));
+    std::string out;
+    for (const auto& h : hosts) out += (out.empty() ? "" : ", ") + h;
+    return out;
+}
+
+// The CPU backend's default "device": this rank's share of the host's RAM.
+double host_memory_share(int local_size) {
+    return double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)) / std::max(1, local_size);
+}
+
+}  // namespace
+
+Runtime::~Runtime() {
+    model.reset();
+    free_process_grid(grid);
+}
+
+std::unique_ptr<Runtime> prepare_runtime(const RunOptions& o) {
+    auto rt = std::make_unique<Runtime>();
+    rt->grid = make_process_grid(o.tensor_parallel_size, o.pipeline_parallel_size);
+    const ProcessGrid& g = rt->grid;
+    set_worker_name(g.worker_name(), g.world_rank);
+    const std::string hosts = gather_hosts(g);
+    log0("started ", g.world_size, " ranks (tensor_parallel_size=", g.tp_size, ", pipeline_parallel_size=", g.pp_size,
+         ") on ", hosts, "; lockstep ", lockstep_version(), " (", lockstep_git_commit(), ")");
+
+    rt->cfg = load_model_config(o.model);
+    const ModelConfig& cfg = rt->cfg;
+    validate_tensor_parallel(cfg, g.tp_size);
+    ENSURE(o.dtype == "auto" || o.dtype == "float32", "--dtype ", o.dtype,
+           ": the CPU backend computes in float32; use --dtype float32 or auto");
+    rt->max_model_len = o.max_model_len ? o.max_model_len : cfg.max_positions;
+    ENSURE(rt->max_model_len <= cfg.max_positions, "--max-model-len ", rt->max_model_len,
+           " is longer than the model's max_position_embeddings ", cfg.max_positions, " (", cfg.source, ")");
+    rt->max_num_batched_tokens =
+        o.max_num_batched_tokens ? o.max_num_batched_tokens : std::max(rt->max_model_len, 2048);
+    ENSURE(rt->max_num_batched_tokens >= o.max_num_seqs || o.max_num_batched_tokens == 0,
+           "--max-num-batched-tokens ", rt->max_num_batched_tokens, " must be at least --max-num-seqs ",
+           o.max_num_seqs);
+    log0("model ", o.model, ": OPT, ", cfg.n_layers, " layers, hidden ", cfg.d_model, ", ", cfg.n_heads,
+         " heads, ffn ", cfg.d_ff, ", vocab ", cfg.n_vocab, ", ", cfg.pre_ln ? "pre-LN" : "post-LN",
+         cfg.has_projection() ? cat(", word_embed_proj_dim ", cfg.d_embed) : "", "; checkpoint dtype ",
+         cfg.torch_dtype, ", compute float32, max_model_len ", rt->max_model_len);
+    return rt;
+}
+
+void load_runtime(Runtime& rt, const RunOptions& o) {
+    using Clock = std::chrono::steady_clock;
+    const ProcessGrid& g = rt.grid;
+    BackendConfig bc;
+    bc.device = "cpu";
+    bc.n_cpu_threads = std::max(1, int(std::thread::hardware_concurrency()) / g.local_size);
+    bc.cpu_memory = o.device_memory > 0 ? o.device_memory : host_memory_share(g.local_size);
+    rt.be = make_backend(bc);
+    rt.tp = std::make_unique<MpiCommunicator>(g.tp_comm, "TP group");
+
+    const auto t0 = Clock::now();
+    rt.ckpt = std::make_unique<Checkpoint>(Checkpoint::open(o.model));
+    rt.model = std::make_unique<OptModel>(rt.cfg, *rt.be, *rt.tp, *rt.ckpt, rt.max_num_batched_tokens);
+    const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const WeightBytes wb = rt.model->weight_bytes();
+    log_worker("model weights take ", format_bytes(double(wb.total())), " (", wb.total(), " bytes: sharded ",
+               wb.sharded, " + replicated ", wb.replicated, ") on ", rt.be->name(), "; loaded in ",
+               format_seconds(load_s), " s, read ", format_bytes(double(rt.ckpt->bytes_read())), " of ",
+               rt.ckpt->format());
+
+    KvSizingConfig kc{rt.max_num_batched_tokens, rt.max_model_len, o.max_num_seqs, o.block_size,
+                      o.gpu_memory_utilization, o.num_gpu_blocks_override};
+    rt.sizing = size_kv_cache(g, *rt.be, *rt.model, kc);
+    const KvSizing& s = rt.sizing;
+    log_worker("memory: device ", format_bytes(s.total_memory), " (", int64_t(s.total_memory), " bytes) × ",
+               o.gpu_memory_utilization, " − weights ", s.weight_bytes, " − activation peak ", s.activation_peak,
+               " bytes (profiled at ", rt.max_num_batched_tokens, " tokens) = KV budget ", s.kv_budget, " bytes (",
+               format_bytes(double(s.kv_budget)), ")");
+    rt.kv = make_kv_cache(*rt.be, rt.cfg.n_layers, s.n_blocks, o.block_size, rt.model->d_local());
+    log_worker("# KV blocks: ", s.n_blocks, " (per worker; this rank could hold ", s.n_blocks_local, "), ",
+               o.block_size, " tokens × ", s.bytes_per_token, " bytes per token = ", s.block_bytes,
+               " bytes per block; token capacity ", int64_t(s.n_blocks) * o.block_size, ", ",
+               format_bytes(double(rt.kv.bytes())));
+    const double concurrency = double(int64_t(s.n_blocks) * o.block_size) / rt.max_model_len;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", concurrency);
+    log0("Maximum concurrency for ", rt.max_model_len, " tokens per request: ", buf, "x");
+}
+
+}  // namespace ls

@@ -1,0 +1,30 @@
+// One rank's engine, set up in two phases so that the driver can refuse bad prompts before any weight is
+// read: prepare() (process grid, config.json, flag checks), then load() (backend, shards, KV cache sizing).
+#pragma once
+#include <memory>
+
+#include "comm/mpi_communicator.h"
+#include "config/options.h"
+#include "engine/kv_sizing.h"
+
+namespace ls {
+
+struct Runtime {
+    ProcessGrid grid;
+    ModelConfig cfg;
+    int max_model_len = 0;
+    int max_num_batched_tokens = 0;
+    std::unique_ptr<Backend> be;
+    std::unique_ptr<MpiCommunicator> tp;
+    std::unique_ptr<Checkpoint> ckpt;
+    std::unique_ptr<OptModel> model;
+    KvSizing sizing;
+    KvCache kv;
+
+    ~Runtime();
+};
+
+std::unique_ptr<Runtime> prepare_runtime(const RunOptions& o);
+void load_runtime(Runtime& rt, const RunOptions& o);
+
+}  // namespace ls
