@@ -8,13 +8,11 @@ scripts/setup.sh
 model=build/demo/opt-125m-random
 [ -f "$model/config.json" ] || build/lockstep make-model --preset opt-125m --dtype float16 --out "$model"
 
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
 args=(generate --model "$model" --temperature 0 --max-tokens 24
       --prompt "Hello, my name is" --prompt "The capital of France is")
 for tp in 1 2; do
-  echo "=== mpirun -np $tp build/lockstep ${args[*]} -tp $tp"
-  mpirun -np "$tp" build/lockstep "${args[@]}" -tp "$tp" --output-json "build/demo/tp$tp.json"
+  echo "=== scripts/mpirun.sh -np $tp build/lockstep ${args[*]} -tp $tp"
+  scripts/mpirun.sh -np "$tp" build/lockstep "${args[@]}" -tp "$tp" --output-json "build/demo/tp$tp.json"
 done
 same=$(/usr/bin/python3 -c 'import json,sys; t=[[r["token_ids"] for r in json.load(open(f))["requests"]] for f in sys.argv[1:]]; print(int(t[0]==t[1]))' build/demo/tp1.json build/demo/tp2.json)
 if [ "$same" = 1 ]; then

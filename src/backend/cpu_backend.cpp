@@ -50,8 +50,12 @@ void CpuBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const
     ENSURE(w.cols() == d_in && y.rows() == n && y.cols() == d_out, "linear: shapes y[", y.rows(), ",", y.cols(),
            "] x[", n, ",", d_in, "] w[", d_out, ",", w.cols(), "] do not match");
     if (n == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(d_out), int(d_in), 1.0f, x.f32(), int(d_in),
-                w.f32(), int(d_in), 0.0f, y.f32(), int(d_out));
+    if (n == 1)  // decode at batch 1: sgemm would pack (copy) the whole weight matrix first
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, int(d_out), int(d_in), 1.0f, w.f32(), int(d_in), x.f32(), 1, 0.0f,
+                    y.f32(), 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(d_out), int(d_in), 1.0f, x.f32(), int(d_in),
+                    w.f32(), int(d_in), 0.0f, y.f32(), int(d_out));
     if (bias) add_bias(y, *bias);
 }
 
@@ -131,36 +135,40 @@ void CpuBackend::attention(const Tensor& out, const Tensor& q, const Tensor& k_c
     const int64_t d_row = q.cols(), d_head = d_row / n_heads_local, bs = in.block_size;
     const int64_t n_seqs = in.query_start.numel() - 1, max_blocks = in.block_tables.cols();
     const int32_t* qs = in.query_start.i32();
-    std::vector<float> score;
-    std::vector<int64_t> slot;
+    const int32_t* pos = in.positions.i32();
+    std::vector<float> k, v, score;  // this sequence's context, contiguous: [n_ctx, d_row]; scores [n_q, n_ctx]
     for (int64_t s = 0; s < n_seqs; s++) {
+        const int64_t q0 = qs[s], n_q = qs[s + 1] - q0;
+        if (n_q == 0) continue;
+        const int64_t n_ctx = int64_t(pos[q0 + n_q - 1]) + 1;  // the last query sees the whole context
+        ENSURE((n_ctx + bs - 1) / bs <= max_blocks, "attention: position ", n_ctx - 1, " beyond the block table");
         const int32_t* table = in.block_tables.i32() + s * max_blocks;
-        for (int64_t t = qs[s]; t < qs[s + 1]; t++) {
-            const int64_t n_ctx = int64_t(in.positions.i32()[t]) + 1;  // causal: positions 0..p
-            ENSURE((n_ctx + bs - 1) / bs <= max_blocks, "attention: position ", n_ctx - 1, " beyond the block table");
-            slot.resize(size_t(n_ctx));
-            for (int64_t j = 0; j < n_ctx; j++) slot[size_t(j)] = int64_t(table[j / bs]) * bs + j % bs;
-            score.resize(size_t(n_ctx));
-            for (int h = 0; h < n_heads_local; h++) {
-                const float* qh = q.f32() + t * d_row + h * d_head;
-                float m = -INFINITY;
-                for (int64_t j = 0; j < n_ctx; j++) {
-                    const float* kh = k_cache.f32() + slot[size_t(j)] * d_row + h * d_head;
-                    float dot = 0;
-                    for (int64_t e = 0; e < d_head; e++) dot += qh[e] * kh[e];
-                    score[size_t(j)] = dot * scale;
-                    m = std::max(m, score[size_t(j)]);
-                }
+        k.resize(size_t(n_ctx * d_row));
+        v.resize(size_t(n_ctx * d_row));
+        for (int64_t j = 0; j < n_ctx; j++) {  // gather the paged context
+            const int64_t slot = int64_t(table[j / bs]) * bs + j % bs;
+            std::memcpy(&k[size_t(j * d_row)], k_cache.f32() + slot * d_row, size_t(d_row) * 4);
+            std::memcpy(&v[size_t(j * d_row)], v_cache.f32() + slot * d_row, size_t(d_row) * 4);
+        }
+        score.resize(size_t(n_q * n_ctx));
+        for (int64_t h = 0; h < n_heads_local; h++) {
+            // score[i, j] = scale · q_i · k_j for this head (both strided by d_row).
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n_q), int(n_ctx), int(d_head), scale,
+                        q.f32() + q0 * d_row + h * d_head, int(d_row), k.data() + h * d_head, int(d_row), 0.0f,
+                        score.data(), int(n_ctx));
+            for (int64_t i = 0; i < n_q; i++) {  // causal softmax: query i sees positions 0..pos[i]
+                float* row = &score[size_t(i * n_ctx)];
+                const int64_t n_see = int64_t(pos[q0 + i]) + 1;
+                const float m = *std::max_element(row, row + n_see);
                 float sum = 0;
-                for (int64_t j = 0; j < n_ctx; j++) sum += (score[size_t(j)] = std::exp(score[size_t(j)] - m));
-                float* oh = out.f32() + t * d_row + h * d_head;
-                std::fill(oh, oh + d_head, 0.0f);
-                for (int64_t j = 0; j < n_ctx; j++) {
-                    const float w = score[size_t(j)] / sum;
-                    const float* vh = v_cache.f32() + slot[size_t(j)] * d_row + h * d_head;
-                    for (int64_t e = 0; e < d_head; e++) oh[e] += w * vh[e];
-                }
+                for (int64_t j = 0; j < n_see; j++) sum += (row[j] = std::exp(row[j] - m));
+                const float inv = 1.0f / sum;
+                for (int64_t j = 0; j < n_see; j++) row[j] *= inv;
+                std::fill(row + n_see, row + n_ctx, 0.0f);
             }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n_q), int(d_head), int(n_ctx), 1.0f,
+                        score.data(), int(n_ctx), v.data() + h * d_head, int(d_row), 0.0f,
+                        out.f32() + q0 * d_row + h * d_head, int(d_row));
         }
     }
 }

@@ -83,6 +83,7 @@ int run_generate(const RunOptions& o) {
         driver.emplace(dc, &*tok, requests, *blocks);
     }
     const EngineStats st = run_engine(rt->grid, *rt->be, *rt->model, rt->kv, driver ? &*driver : nullptr);
+    log_engine_stats(*rt, st);
     if (!is_driver) return 0;
 
     int exit_code = 0;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "engine/engine.h"
 #include "model/weights.h"
 
 namespace ls {
@@ -105,6 +106,22 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f", concurrency);
     log0("Maximum concurrency for ", rt.max_model_len, " tokens per request: ", buf, "x");
+}
+
+}  // namespace ls
+
+namespace ls {
+
+void log_engine_stats(const Runtime& rt, const EngineStats& st) {
+    std::string coll;
+    for (int k = 0; k < int(CollectiveKind::kCount); k++) {
+        const CollectiveStats& c = rt.tp->stats(CollectiveKind(k));
+        if (c.calls == 0) continue;
+        coll += cat(coll.empty() ? "" : ", ", collective_name(CollectiveKind(k)), " ", c.calls, " calls / ",
+                    format_bytes(double(c.bytes)), " / ", format_seconds(c.seconds), " s");
+    }
+    log_worker(st.n_steps, " steps, ", st.n_tokens, " tokens: forward ", format_seconds(st.forward_seconds),
+               " s of ", format_seconds(st.seconds), " s; TP collectives: ", coll.empty() ? "none" : coll);
 }
 
 }  // namespace ls

@@ -27,4 +27,8 @@ struct Runtime {
 std::unique_ptr<Runtime> prepare_runtime(const RunOptions& o);
 void load_runtime(Runtime& rt, const RunOptions& o);
 
+struct EngineStats;
+// Per worker: steps, forward time, and each collective's calls, bytes and seconds.
+void log_engine_stats(const Runtime& rt, const EngineStats& st);
+
 }  // namespace ls
