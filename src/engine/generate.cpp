@@ -35,7 +35,8 @@ BpeTokenizer load_tokenizer(const RunOptions& o) {
     for (const char* f : {"vocab.json", "merges.txt"})
         ENSURE(fs::exists(dir / f), (dir / f).string(), ": missing (the tokenizer needs vocab.json and merges.txt",
                o.tokenizer.empty() ? "; or give --tokenizer DIR)" : ")");
-    return BpeTokenizer::load((dir / "vocab.json").string(), (dir / "merges.txt").string());
+    return BpeTokenizer::load((dir / "vocab.json").string(), (dir / "merges.txt").string(),
+                              read_special_tokens(dir.string()));
 }
 
 std::vector<Sequence> make_requests(const RunOptions& o, const BpeTokenizer& tok, const ModelConfig& cfg,

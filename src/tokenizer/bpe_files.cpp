@@ -109,4 +109,31 @@ std::vector<MergeRule> read_merges_txt(const std::string& path) {
     return merges;
 }
 
+
+std::vector<std::string> read_special_tokens(const std::string& dir) {
+    const std::string path = dir + "/special_tokens_map.json";
+    std::ifstream probe(path);
+    if (!probe) return {};
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::exception& e) {
+        raise(path, ": malformed JSON: ", e.what());
+    }
+    ENSURE(j.is_object(), path, ": expected a JSON object");
+    std::vector<std::string> out;
+    auto add = [&](const nlohmann::json& v) {
+        if (v.is_string()) out.push_back(v.get<std::string>());
+        else if (v.is_object() && v.contains("content") && v["content"].is_string()) out.push_back(v["content"]);
+        else raise(path, ": a special token must be a string or {\"content\": ...}, got ", v.dump());
+    };
+    for (const auto& [key, v] : j.items()) {
+        if (v.is_array())
+            for (const auto& e : v) add(e);
+        else
+            add(v);
+    }
+    return out;
+}
+
 }  // namespace ls

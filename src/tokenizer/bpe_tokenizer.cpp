@@ -19,7 +19,7 @@ namespace ls {
 
 namespace {
 
-// The vocab tokens split out of the text before pre-tokenization, when the vocab has them. GPT2Tokenizer does
+// The vocab tokens split out of the text before pre-tokenization by default, when the vocab has them. GPT2Tokenizer does
 // this for its special tokens, without stripping the spaces around them ("a </s> b" → a Ġ </s> Ġb).
 constexpr std::string_view kSpecialTokens[] = {"<s>", "</s>", "<pad>", "<unk>", "<|endoftext|>"};
 
@@ -108,14 +108,15 @@ struct BpeTokenizer::Impl {
 
     mutable StringMap<std::vector<int32_t>> cache;  // piece → ids; the reason encode is not thread-safe
 
-    void set_vocab(const std::vector<VocabEntry>& entries);
+    void set_vocab(const std::vector<VocabEntry>& entries, const std::vector<std::string>& special_tokens);
     void set_merges(const std::vector<MergeRule>& rules);
     void bpe_word(std::string_view word, std::vector<int32_t>& out) const;
     void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
     void encode_ordinary(std::string_view text, std::vector<int32_t>& out) const;
 };
 
-void BpeTokenizer::Impl::set_vocab(const std::vector<VocabEntry>& entries) {
+void BpeTokenizer::Impl::set_vocab(const std::vector<VocabEntry>& entries,
+                                   const std::vector<std::string>& special_tokens) {
     vocab.reserve(entries.size());
     int32_t max_id = -1;
     for (const VocabEntry& e : entries) {
@@ -128,7 +129,9 @@ void BpeTokenizer::Impl::set_vocab(const std::vector<VocabEntry>& entries) {
         id_to_token[e.id] = e.token;
         id_to_bytes[e.id] = vocab_string_to_bytes(e.token);
     }
-    for (std::string_view s : kSpecialTokens) {
+    std::vector<std::string_view> wanted(special_tokens.begin(), special_tokens.end());
+    if (wanted.empty()) wanted.assign(std::begin(kSpecialTokens), std::end(kSpecialTokens));
+    for (std::string_view s : wanted) {
         if (auto it = vocab.find(s); it != vocab.end()) specials.emplace_back(s, it->second);
     }
     for (std::string_view s : {"<unk>", "<|endoftext|>"}) {
@@ -244,9 +247,10 @@ void BpeTokenizer::Impl::encode_ordinary(std::string_view text, std::vector<int3
     for (std::string_view piece : pretokenize(text)) encode_piece(piece, out);
 }
 
-BpeTokenizer BpeTokenizer::load(const std::string& vocab_json, const std::string& merges_txt) {
+BpeTokenizer BpeTokenizer::load(const std::string& vocab_json, const std::string& merges_txt,
+                                const std::vector<std::string>& special_tokens) {
     auto impl = std::make_unique<Impl>();
-    impl->set_vocab(read_vocab_json(vocab_json));
+    impl->set_vocab(read_vocab_json(vocab_json), special_tokens);
     impl->set_merges(read_merges_txt(merges_txt));
     return BpeTokenizer(std::move(impl));
 }

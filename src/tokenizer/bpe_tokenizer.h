@@ -13,7 +13,10 @@ namespace ls {
 class BpeTokenizer {
 public:
     // Throws ls::Error naming the file at fault (missing, malformed JSON, malformed merge line).
-    static BpeTokenizer load(const std::string& vocab_json, const std::string& merges_txt);
+    // special_tokens: the strings split out of the text before BPE (those of the vocab are used); empty →
+    // <s>, </s>, <pad>, <unk>, <|endoftext|>. Pass read_special_tokens(dir) to match transformers exactly.
+    static BpeTokenizer load(const std::string& vocab_json, const std::string& merges_txt,
+                             const std::vector<std::string>& special_tokens = {});
 
     BpeTokenizer(BpeTokenizer&&) noexcept;
     BpeTokenizer& operator=(BpeTokenizer&&) noexcept;
@@ -30,5 +33,9 @@ private:
     explicit BpeTokenizer(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
+
+// The special tokens of a Hugging Face tokenizer directory: the values of special_tokens_map.json (strings or
+// {"content": ...}, additional_special_tokens included). Empty when the file is absent; throws when malformed.
+std::vector<std::string> read_special_tokens(const std::string& dir);
 
 }  // namespace ls

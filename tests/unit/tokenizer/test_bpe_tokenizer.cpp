@@ -129,6 +129,19 @@ TEST_CASE("edge cases: special tokens in the text map straight to their ids") {
     CHECK(gpt2().decode({50256, 15496}) == "<|endoftext|>Hello");
 }
 
+TEST_CASE("special tokens from special_tokens_map.json: OPT splits only </s> and <pad>, as transformers") {
+    const std::string dir = LOCKSTEP_SHARED_DIR "/models/opt-tiny";
+    const auto specials = ls::read_special_tokens(dir);
+    CHECK(specials.size() >= 2);
+    auto tok = ls::BpeTokenizer::load(dir + "/vocab.json", dir + "/merges.txt", specials);
+    // Ids from transformers 4.33 GPT2Tokenizer.from_pretrained(opt-tiny).encode(..., add_special_tokens=False).
+    CHECK(tok.encode("x<s>y<pad> <unk>") == Ids{1178, 41552, 29, 15698, 219, 1, 28696, 6435, 15698});
+    CHECK(tok.encode("<|endoftext|> hi") == Ids{41552, 15483, 1397, 1116, 29015, 15483, 15698, 20280});
+    CHECK(tok.encode("a </s> b") == Ids{102, 1437, 2, 741});
+    CHECK(tok.encode("a<pad>b") == Ids{102, 1, 428});
+    CHECK(ls::read_special_tokens("/nonexistent").empty());
+}
+
 TEST_CASE("edge cases: contractions, accents, CJK, emoji") {
     CHECK(opt().encode("I'll") == Ids{100, 581});
     CHECK(opt().encode("don't") == Ids{7254, 75});
