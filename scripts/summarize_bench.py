@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Turns the JSON files of scripts/bench.sh into a Markdown table (stdout). usage: summarize_bench.py DIR"""
+import glob
+import json
+import os
+import platform
+import subprocess
+import sys
+
+d = sys.argv[1]
+runs = []
+for f in sorted(glob.glob(os.path.join(d, "*.json"))):
+    j = json.load(open(f))
+    j["name"] = os.path.basename(f)[:-5]
+    runs.append(j)
+
+cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], capture_output=True, text=True).stdout.strip()
+mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+print("# CPU benchmark: opt-125m shape, random weights\n")
+print(f"Machine: {platform.node()}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.platform()}.")
+print("Made by `scripts/bench.sh` (the exact command of each run is in its .log and in the JSON's `command`).")
+print("Checkpoint: `lockstep make-model --preset opt-125m --dtype float16 --seed 0` (computed in float32);")
+print("greedy, ignore_eos, 128 prompt tokens and 128 generated tokens per request.\n")
+print("| run | tp | requests | rate | output tok/s | total tok/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms "
+      "| ITL p90 ms | ITL p99 ms | decode floor ms | preemptions |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for r in runs:
+    print(f"| {r['name']} | {r['tensor_parallel_size']} | {r['num_prompts']} | {r['request_rate']} "
+          f"| {r['output_tokens_per_s']:.1f} | {r['total_tokens_per_s']:.1f} | {r['ttft']['p50_ms']:.1f} "
+          f"| {r['ttft']['p99_ms']:.1f} | {r['itl']['p50_ms']:.2f} | {r['itl']['p90_ms']:.2f} "
+          f"| {r['itl']['p99_ms']:.2f} | {r['decode_floor_ms']:.2f} | {r['preemptions']} |")
+print("\nThe decode floor is, for the slowest rank, the weight bytes it reads per decode step (all it holds but")
+print("the position table) divided by its read bandwidth, measured in the same run on every rank at once")
+print("(`read_bandwidth_gb_s_rank0` in the JSON). It bounds batch-1 inter-token latency from below.")
