@@ -14,6 +14,7 @@
 #include "core/check.h"
 #include "engine/bench.h"
 #include "engine/generate.h"
+#include "report/report_command.h"
 #include "tools/make_model.h"
 
 namespace {
@@ -21,6 +22,7 @@ namespace {
 const char* kUsage =
     "usage: mpirun -np N lockstep generate --model DIR [-tp N] [--prompt TEXT ...] [flags]   (--help for flags)\n"
     "       mpirun -np N lockstep bench --model DIR [-tp N] --input-len 128 --output-len 128 --num-prompts 32\n"
+    "       lockstep report RUN.h5 [OTHER_RUN.h5]\n"
     "       lockstep make-model --out DIR (--preset opt-125m | --hidden H --layers L --heads A ...)\n";
 
 // OpenBLAS sizes its thread pool when the library loads, before main(): one thread per core in every rank.
@@ -66,6 +68,7 @@ int main(int argc, char** argv) {
     const std::string cmd = argc > 1 ? argv[1] : "";
     if (cmd == "generate" || cmd == "bench") return run_mpi(argc, argv);
     if (cmd == "make-model") return ls::make_model_main(argc - 1, argv + 1);
+    if (cmd == "report") return ls::report_main(argc - 1, argv + 1);
     if (cmd == "--help" || cmd == "-h") {
         std::fputs(kUsage, stdout);
         return 0;

@@ -31,6 +31,7 @@ public:
     virtual void recv(const Tensor& x, int src) = 0;
 
     const CollectiveStats& stats(CollectiveKind k) const { return stats_[size_t(k)]; }
+    void reset_stats() { stats_ = {}; }  // after loading: the report counts the serving loop only
 
 protected:
     std::array<CollectiveStats, size_t(CollectiveKind::kCount)> stats_{};

@@ -39,6 +39,8 @@ po::options_description describe(RunOptions& o, std::string& device_memory) {
         ("max-num-batched-tokens", po::value(&o.max_num_batched_tokens)->default_value(0),
          "most tokens in one step (default: max(max-model-len, 2048))")
         ("output-json", po::value(&o.output_json), "write the requests and their outputs as JSON")
+        ("report", po::value(&o.report),
+         "HDF5 report of the run (default: results/<model>-tp<T>-pp<P>-<time>.h5; \"none\": no report)")
         ("gpu-memory-utilization", po::value(&o.gpu_memory_utilization)->default_value(0.9),
          "fraction of the device memory for weights, activations and the KV cache")
         ("device-memory", po::value(&device_memory),

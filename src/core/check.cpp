@@ -5,10 +5,13 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 namespace ls {
 
 namespace {
+std::function<void(const std::string&)> g_abort_hook;
+
 std::string where() {
     int initialized = 0, finalized = 0, world_rank = -1;
     MPI_Initialized(&initialized);
@@ -20,10 +23,18 @@ std::string where() {
 }
 }  // namespace
 
+void set_abort_hook(std::function<void(const std::string&)> hook) { g_abort_hook = std::move(hook); }
+
 void fail(const std::string& msg, int code) {
     std::string line = cat(where(), " error: ", msg, "\n");
     // One write() per line so that lines from several ranks do not interleave mid-line.
     (void)!write(STDERR_FILENO, line.data(), line.size());
+    if (auto hook = std::exchange(g_abort_hook, nullptr)) {
+        try {
+            hook(msg);
+        } catch (...) {
+        }
+    }
     int initialized = 0, finalized = 0, world_size = 1;
     MPI_Initialized(&initialized);
     MPI_Finalized(&finalized);

@@ -2,6 +2,7 @@
 // fault; each rank's main() catches it and calls fail(), which takes the whole MPI job down (MPI_Abort) so no
 // rank is left waiting in a collective. MPI_CALL wraps every MPI return code the same way.
 #pragma once
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -26,6 +27,10 @@ template <class... A>
 
 // Prints "[rank R host] error: msg" to stderr and ends every rank of the job with exit code `code`.
 [[noreturn]] void fail(const std::string& msg, int code = 1);
+
+// Called by fail() with the message before the job is aborted (once; its own errors are ignored): the driver
+// uses it to write what it has collected as an incomplete report.
+void set_abort_hook(std::function<void(const std::string&)> hook);
 
 // Reports a failed MPI call by name, with the MPI library's message, file and line, then fail()s.
 [[noreturn]] void fail_mpi(const char* call, int rc, const char* file, int line);

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "engine/engine.h"
+#include "engine/report_collect.h"
 #include "engine/output.h"
 #include "engine/runtime.h"
 
@@ -122,8 +123,12 @@ int run_bench(const RunOptions& o) {
         DriverConfig dc{{o.max_num_seqs, rt->max_num_batched_tokens}, {}, /*ignore_eos=*/true, rt->cfg.eos_id};
         driver.emplace(dc, nullptr, requests, *blocks);
     }
-    const EngineStats st = run_engine(g, *rt->be, *rt->model, rt->kv, driver ? &*driver : nullptr);
+    EngineStats st;
+    arm_incomplete_report(o, *rt, st, &requests);
+    run_engine(g, *rt->be, *rt->model, rt->kv, driver ? &*driver : nullptr, st);
     log_engine_stats(*rt, st);
+    write_report(o, *rt, st, &requests);
+    set_abort_hook(nullptr);
     if (!g.is_driver()) return 0;
 
     std::vector<double> ttft, itl;

@@ -1,8 +1,11 @@
 // The SPMD loop every rank runs: the driver plans, everyone computes, the driver samples.
 #pragma once
 #include "comm/process_grid.h"
+#include <vector>
+
 #include "engine/driver.h"
 #include "model/opt.h"
+#include "report/run_report.h"
 
 namespace ls {
 
@@ -11,9 +14,12 @@ struct EngineStats {
     int64_t n_tokens = 0;        // tokens computed (prefill + decode)
     double seconds = 0;          // wall time of the loop
     double forward_seconds = 0;  // time inside model.forward (collectives included)
+    double plan_wait_seconds = 0;  // in the plan broadcast: on workers, the driver's scheduling and sampling
+    std::vector<StepRecord> steps;  // every step, as this rank saw it
 };
 
-// `driver` is non-null on world rank 0 only. Returns when the driver broadcasts the stop plan.
-EngineStats run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& kv, Driver* driver);
+// `driver` is non-null on world rank 0 only. Returns when the driver broadcasts the stop plan; `st` is
+// filled as the loop goes (a failure report reads it mid-run).
+void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& kv, Driver* driver, EngineStats& st);
 
 }  // namespace ls

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "engine/engine.h"
+#include "engine/report_collect.h"
 #include "engine/output.h"
 #include "engine/runtime.h"
 
@@ -83,8 +84,12 @@ int run_generate(const RunOptions& o) {
         DriverConfig dc{{o.max_num_seqs, rt->max_num_batched_tokens}, o.stop, o.ignore_eos, rt->cfg.eos_id};
         driver.emplace(dc, &*tok, requests, *blocks);
     }
-    const EngineStats st = run_engine(rt->grid, *rt->be, *rt->model, rt->kv, driver ? &*driver : nullptr);
+    EngineStats st;
+    arm_incomplete_report(o, *rt, st, &requests);
+    run_engine(rt->grid, *rt->be, *rt->model, rt->kv, driver ? &*driver : nullptr, st);
     log_engine_stats(*rt, st);
+    write_report(o, *rt, st, &requests);
+    set_abort_hook(nullptr);
     if (!is_driver) return 0;
 
     int exit_code = 0;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <set>
 #include <thread>
 
@@ -35,6 +36,13 @@ double host_memory_share(int local_size) {
 
 }  // namespace
 
+std::string utc_now() {
+    char buf[32];
+    const std::time_t t = std::time(nullptr);
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    return buf;
+}
+
 Runtime::~Runtime() {
     model.reset();
     free_process_grid(grid);
@@ -45,7 +53,9 @@ std::unique_ptr<Runtime> prepare_runtime(const RunOptions& o) {
     rt->grid = make_process_grid(o.tensor_parallel_size, o.pipeline_parallel_size);
     const ProcessGrid& g = rt->grid;
     set_worker_name(g.worker_name(), g.world_rank);
-    const std::string hosts = gather_hosts(g);
+    rt->hosts = gather_hosts(g);
+    rt->start_time = utc_now();
+    const std::string& hosts = rt->hosts;
     log0("started ", g.world_size, " ranks (tensor_parallel_size=", g.tp_size, ", pipeline_parallel_size=", g.pp_size,
          ") on ", hosts, "; lockstep ", lockstep_version(), " (", lockstep_git_commit(), ")");
 
@@ -82,7 +92,7 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     const auto t0 = Clock::now();
     rt.ckpt = std::make_unique<Checkpoint>(Checkpoint::open(o.model));
     rt.model = std::make_unique<OptModel>(rt.cfg, *rt.be, *rt.tp, *rt.ckpt, rt.max_num_batched_tokens);
-    const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double load_s = rt.load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     const WeightBytes wb = rt.model->weight_bytes();
     log_worker("model weights take ", format_bytes(double(wb.total())), " (", wb.total(), " bytes: sharded ",
                wb.sharded, " + replicated ", wb.replicated, ") on ", rt.be->name(), "; loaded in ",
@@ -92,6 +102,7 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     KvSizingConfig kc{rt.max_num_batched_tokens, rt.max_model_len, o.max_num_seqs, o.block_size,
                       o.gpu_memory_utilization, o.num_gpu_blocks_override};
     rt.sizing = size_kv_cache(g, *rt.be, *rt.model, kc);
+    rt.tp->reset_stats();  // the profiling pass is not part of serving
     const KvSizing& s = rt.sizing;
     log_worker("memory: device ", format_bytes(s.total_memory), " (", int64_t(s.total_memory), " bytes) × ",
                o.gpu_memory_utilization, " − weights ", s.weight_bytes, " − activation peak ", s.activation_peak,

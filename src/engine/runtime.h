@@ -20,9 +20,14 @@ struct Runtime {
     std::unique_ptr<OptModel> model;
     KvSizing sizing;
     KvCache kv;
+    std::string hosts;       // every host of the job, for the report
+    std::string start_time;  // ISO 8601, UTC
+    double load_seconds = 0;
 
     ~Runtime();
 };
+
+std::string utc_now();  // "2026-11-25T03:43:18Z"
 
 std::unique_ptr<Runtime> prepare_runtime(const RunOptions& o);
 void load_runtime(Runtime& rt, const RunOptions& o);

@@ -1,0 +1,167 @@
+#include "engine/report_collect.h"
+
+#include <sys/resource.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/log.h"
+
+namespace ls {
+
+namespace {
+
+Figures rank_figures(const Runtime& rt, const EngineStats& st) {
+    const ProcessGrid& g = rt.grid;
+    const WeightBytes wb = rt.model->weight_bytes();
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    Figures f = {{"world_rank", g.world_rank},
+                 {"tp_rank", g.tp_rank},
+                 {"pp_rank", g.pp_rank},
+                 {"local_rank", g.local_rank},
+                 {"weight_bytes_sharded", double(wb.sharded)},
+                 {"weight_bytes_replicated", double(wb.replicated)},
+                 {"total_memory", rt.sizing.total_memory},
+                 {"activation_peak", double(rt.sizing.activation_peak)},
+                 {"kv_blocks", rt.sizing.n_blocks},
+                 {"kv_blocks_local", double(rt.sizing.n_blocks_local)},
+                 {"kv_bytes", double(rt.kv.bytes())},
+                 {"kv_bytes_per_token", double(rt.sizing.bytes_per_token)},
+                 {"backend_allocated_bytes", double(rt.be->memory_usage().allocated)},
+                 {"rss_peak_bytes", double(ru.ru_maxrss) * 1024.0},
+                 {"load_seconds", rt.load_seconds},
+                 {"steps", double(st.n_steps)},
+                 {"tokens", double(st.n_tokens)},
+                 {"loop_seconds", st.seconds},
+                 {"forward_seconds", st.forward_seconds},
+                 {"plan_wait_seconds", st.plan_wait_seconds}};
+    double comm = 0;
+    for (int k = 0; k < int(CollectiveKind::kCount); k++) {
+        const CollectiveStats& c = rt.tp->stats(CollectiveKind(k));
+        const std::string n = collective_name(CollectiveKind(k));
+        f.push_back({n + "_calls", double(c.calls)});
+        f.push_back({n + "_bytes", double(c.bytes)});
+        f.push_back({n + "_seconds", c.seconds});
+        comm += c.seconds;
+    }
+    f.push_back({"comm_seconds", comm});
+    f.push_back({"compute_seconds", st.forward_seconds - comm});
+    return f;
+}
+
+std::vector<RequestRecord> request_records(const std::vector<Sequence>& reqs) {
+    std::vector<RequestRecord> out;
+    for (const auto& s : reqs) {
+        RequestRecord r{s.id, int64_t(s.prompt_ids.size()), int64_t(s.output_ids.size()), s.n_preemptions, 0, {},
+                        s.finish_reason.empty() ? "unfinished" : s.finish_reason};
+        if (!s.token_times.empty()) r.ttft_s = s.token_times.front() - s.arrival;
+        for (size_t i = 1; i < s.token_times.size(); i++) r.itl_s.push_back(s.token_times[i] - s.token_times[i - 1]);
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string report_path(const RunOptions& o, const Runtime& rt) {
+    if (!o.report.empty()) return o.report;
+    std::string model = std::filesystem::path(o.model).filename().string();
+    if (model.empty()) model = std::filesystem::path(o.model).parent_path().filename().string();
+    std::string stamp = rt.start_time;
+    for (char& c : stamp)
+        if (c == ':') c = '-';
+    std::filesystem::create_directories("results");
+    return cat("results/", model, "-tp", rt.grid.tp_size, "-pp", rt.grid.pp_size, "-", stamp, ".h5");
+}
+
+// The driver's part of the report: run attributes, steps, requests.
+RunReport driver_report(const RunOptions& o, const Runtime& rt, const EngineStats& st,
+                        const std::vector<Sequence>* requests) {
+    RunReport r;
+    r.text_attrs = {{"model", o.model},
+                    {"model_config", read_text(rt.cfg.source)},
+                    {"dtype", "float32"},
+                    {"backend", rt.be->name()},
+                    {"command_line", o.command_line},
+                    {"version", lockstep_version()},
+                    {"git_commit", lockstep_git_commit()},
+                    {"hosts", rt.hosts},
+                    {"start_time", rt.start_time},
+                    {"end_time", utc_now()}};
+    r.number_attrs = {{"tensor_parallel_size", rt.grid.tp_size},
+                      {"pipeline_parallel_size", rt.grid.pp_size},
+                      {"world_size", rt.grid.world_size},
+                      {"n_layers", rt.cfg.n_layers},
+                      {"hidden_size", rt.cfg.d_model},
+                      {"block_size", rt.kv.block_size},
+                      {"max_model_len", rt.max_model_len},
+                      {"max_num_batched_tokens", rt.max_num_batched_tokens},
+                      {"max_num_seqs", o.max_num_seqs},
+                      {"gpu_memory_utilization", o.gpu_memory_utilization}};
+    r.steps = st.steps;
+    if (requests) r.requests = request_records(*requests);
+    return r;
+}
+
+}  // namespace
+
+std::string write_report(const RunOptions& o, const Runtime& rt, const EngineStats& st,
+                         const std::vector<Sequence>* requests) {
+    if (o.report == "none") return "";
+    const ProcessGrid& g = rt.grid;
+    const Figures mine = rank_figures(rt, st);
+    std::vector<double> values;
+    for (const auto& [k, v] : mine) values.push_back(v);
+    std::vector<double> all(values.size() * size_t(g.world_size));
+    MPI_CALL(MPI_Gather(values.data(), int(values.size()), MPI_DOUBLE, all.data(), int(values.size()), MPI_DOUBLE, 0,
+                        g.world_comm));
+    constexpr int kLen = 64;
+    char host[kLen] = {0}, device[kLen] = {0};
+    g.host.copy(host, kLen - 1);
+    rt.be->name().copy(device, kLen - 1);
+    std::vector<char> hosts(size_t(kLen * g.world_size)), devices(size_t(kLen * g.world_size));
+    MPI_CALL(MPI_Gather(host, kLen, MPI_CHAR, hosts.data(), kLen, MPI_CHAR, 0, g.world_comm));
+    MPI_CALL(MPI_Gather(device, kLen, MPI_CHAR, devices.data(), kLen, MPI_CHAR, 0, g.world_comm));
+    if (!g.is_driver()) return "";
+
+    RunReport r = driver_report(o, rt, st, requests);
+    for (const auto& [k, v] : mine) r.rank_fields.push_back(k);
+    for (int w = 0; w < g.world_size; w++) {
+        r.rank_rows.emplace_back(all.begin() + long(size_t(w) * values.size()),
+                                 all.begin() + long(size_t(w + 1) * values.size()));
+        r.hosts.emplace_back(&hosts[size_t(w * kLen)]);
+        r.devices.emplace_back(&devices[size_t(w * kLen)]);
+    }
+    const std::string path = report_path(o, rt);
+    write_run_report(path, r);
+    log0("report written to ", path);
+    return path;
+}
+
+void arm_incomplete_report(const RunOptions& o, const Runtime& rt, const EngineStats& st,
+                           const std::vector<Sequence>* requests) {
+    if (o.report == "none" || !rt.grid.is_driver()) return;
+    set_abort_hook([&o, &rt, &st, requests](const std::string& error) {
+        RunReport r = driver_report(o, rt, st, requests);
+        r.complete = false;
+        r.error = error;
+        for (const auto& [k, v] : rank_figures(rt, st)) r.rank_fields.push_back(k);
+        std::vector<double> row;
+        for (const auto& [k, v] : rank_figures(rt, st)) row.push_back(v);
+        r.rank_rows.push_back(row);  // the driver's own figures only: the other ranks cannot be asked now
+        r.hosts.push_back(rt.grid.host);
+        r.devices.push_back(rt.be->name());
+        const std::string path = report_path(o, rt);
+        write_run_report(path, r);
+        log_line(cat("lockstep: incomplete report written to ", path));
+    });
+}
+
+}  // namespace ls

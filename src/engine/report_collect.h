@@ -1,0 +1,19 @@
+// Gathers every rank's figures on the driver (MPI_Gather) and writes the run's HDF5 report there; and, once
+// loading is done, arms the abort hook that writes what the driver has if the driver itself fails.
+#pragma once
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/runtime.h"
+
+namespace ls {
+
+// Every rank calls it (it gathers). Returns the path written on the driver ("" elsewhere or with --report none).
+std::string write_report(const RunOptions& o, const Runtime& rt, const EngineStats& st,
+                         const std::vector<Sequence>* requests);
+
+// On the driver: if it fails after this, an incomplete report with its own figures is written.
+void arm_incomplete_report(const RunOptions& o, const Runtime& rt, const EngineStats& st,
+                           const std::vector<Sequence>* requests);
+
+}  // namespace ls

@@ -1,0 +1,191 @@
+#include "report/report_command.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/check.h"
+#include "report/h5.h"
+
+namespace ls {
+
+namespace {
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const double pos = p / 100 * double(v.size() - 1);
+    const size_t lo = size_t(pos), hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
+}
+
+double sum(const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return s;
+}
+
+std::string mib(double b) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, b >= 1 << 30 ? "%.2f GiB" : "%.2f MiB", b / (b >= 1 << 30 ? 1 << 30 : 1 << 20));
+    return buf;
+}
+
+// The figures the lab compares, derived from one report.
+struct Reading {
+    std::string path, model;
+    bool complete = true;
+    int tp = 1, pp = 1, world = 1, n_layers = 0, hidden = 0, block_size = 16;
+    std::vector<double> sharded, replicated, blocks, kv_bytes, compute, comm, loop, plan_wait;
+    double all_reduce_calls = 0, all_reduce_bytes = 0, steps = 0, tokens_all_steps = 0, out_tokens = 0;
+    double predicted_calls_per_step = 0, predicted_bytes = 0, duration = 0;
+    std::vector<double> ttft, itl;
+    std::map<std::string, double> plan;
+};
+
+Reading read(const std::string& path) {
+    H5File f = H5File::open(path);
+    ENSURE(f.has_attr("format") && f.attr_string("format") == "lockstep-report-1", path,
+           ": not a lockstep report (no format attribute lockstep-report-1)");
+    Reading r;
+    r.path = path;
+    r.model = f.attr_string("model");
+    r.complete = f.attr_int("complete") != 0;
+    r.tp = int(f.attr_double("tensor_parallel_size"));
+    r.pp = int(f.attr_double("pipeline_parallel_size"));
+    r.world = int(f.attr_double("world_size"));
+    r.n_layers = int(f.attr_double("n_layers"));
+    r.hidden = int(f.attr_double("hidden_size"));
+    r.block_size = int(f.attr_double("block_size"));
+    r.sharded = f.read_doubles("/ranks/weight_bytes_sharded");
+    r.replicated = f.read_doubles("/ranks/weight_bytes_replicated");
+    r.blocks = f.read_doubles("/ranks/kv_blocks_local");
+    r.kv_bytes = f.read_doubles("/ranks/kv_bytes");
+    r.compute = f.read_doubles("/ranks/compute_seconds");
+    r.comm = f.read_doubles("/ranks/comm_seconds");
+    r.loop = f.read_doubles("/ranks/loop_seconds");
+    r.plan_wait = f.read_doubles("/ranks/plan_wait_seconds");
+    r.all_reduce_calls = f.read_doubles("/ranks/all_reduce_calls")[0];
+    r.all_reduce_bytes = f.read_doubles("/ranks/all_reduce_bytes")[0];
+    const auto n_tokens = f.read_ints("/steps/n_tokens");
+    r.steps = double(n_tokens.size());
+    for (int64_t n : n_tokens) r.tokens_all_steps += double(n);
+    // Megatron: one all-reduce after out_proj and one after fc2 in every layer, one after the embedding.
+    r.predicted_calls_per_step = r.tp > 1 ? 2.0 * r.n_layers + 1 : 0;
+    r.predicted_bytes = r.predicted_calls_per_step * r.tokens_all_steps * r.hidden * 4.0;
+    r.ttft = f.read_doubles("/requests/ttft_s");
+    r.itl = f.read_doubles("/requests/itl_s");
+    for (double x : f.read_ints("/requests/output_len")) r.out_tokens += x;
+    r.duration = r.loop.empty() ? 0 : r.loop[0];
+    for (const char* k : {"weight_bytes_sharded", "weight_bytes_replicated", "kv_blocks", "activation_bytes"})
+        if (f.has(std::string("/plan/") + k)) r.plan[k] = f.read_doubles(std::string("/plan/") + k)[0];
+    return r;
+}
+
+void print_one(const Reading& r) {
+    std::printf("%s: %s, tp=%d pp=%d (%d ranks)%s\n", r.path.c_str(), r.model.c_str(), r.tp, r.pp, r.world,
+                r.complete ? "" : "  [INCOMPLETE: the run failed; figures are the driver's only]");
+    std::printf("\nWeights per rank (sharded + replicated):\n");
+    for (size_t i = 0; i < r.sharded.size(); i++)
+        std::printf("  rank %zu: %s = %s + %s\n", i, mib(r.sharded[i] + r.replicated[i]).c_str(),
+                    mib(r.sharded[i]).c_str(), mib(r.replicated[i]).c_str());
+    const double one_copy = sum(r.sharded) + (r.replicated.empty() ? 0 : r.replicated[0]);
+    std::printf("  sum over ranks %s = one copy of the model %s + %d × the replicated %s\n",
+                mib(sum(r.sharded) + sum(r.replicated)).c_str(), mib(one_copy).c_str(), r.world - 1,
+                mib(r.replicated.empty() ? 0 : r.replicated[0]).c_str());
+    if (!r.sharded.empty())
+        std::printf("  each rank holds %.3f of one copy (1/tp = %.3f, plus the replicated part)\n",
+                    (r.sharded[0] + r.replicated[0]) / one_copy, 1.0 / r.tp);
+
+    std::printf("\nKV cache:\n");
+    const double blocks = r.blocks.empty() ? 0 : *std::min_element(r.blocks.begin(), r.blocks.end());
+    std::printf("  blocks per rank %.0f (the minimum over ranks), × tp %d = %.0f block shards of %d tokens\n",
+                blocks, r.tp, blocks * r.tp, r.block_size);
+    std::printf("  token capacity %.0f tokens, %s of KV over all ranks\n", blocks * r.block_size,
+                mib(sum(r.kv_bytes)).c_str());
+
+    std::printf("\nCommunication:\n");
+    std::printf("  all-reduces per step: %.2f measured (%.0f over %.0f steps), %.0f predicted (2 × %d layers + 1)\n",
+                r.steps ? r.all_reduce_calls / r.steps : 0, r.all_reduce_calls, r.steps, r.predicted_calls_per_step,
+                r.n_layers);
+    if (r.all_reduce_calls > 0)
+        std::printf("  bytes per all-reduce: %.0f measured, %.0f predicted (tokens per step × %d × 4 bytes)\n",
+                    r.all_reduce_bytes / r.all_reduce_calls,
+                    r.predicted_bytes / std::max(1.0, r.predicted_calls_per_step * r.steps), r.hidden);
+    for (size_t i = 0; i < r.loop.size(); i++)
+        std::printf("  rank %zu: %.1f%% of the loop in collectives, %.1f%% waiting for the step plan\n", i,
+                    100 * r.comm[i] / std::max(r.loop[i], 1e-12), 100 * r.plan_wait[i] / std::max(r.loop[i], 1e-12));
+
+    std::printf("\nStraggler:\n");
+    const double med = median(r.compute);
+    const size_t slow = size_t(std::max_element(r.compute.begin(), r.compute.end()) - r.compute.begin());
+    if (!r.compute.empty())
+        std::printf("  slowest rank %zu: compute %.3f s, %.1f%% above the median %.3f s; it sets the lockstep pace\n",
+                    slow, r.compute[slow], med > 0 ? 100 * (r.compute[slow] / med - 1) : 0, med);
+
+    std::printf("\nLatency: TTFT p50 %.1f ms, ITL p50 %.2f ms p99 %.2f ms, %.0f output tokens in %.2f s\n",
+                percentile(r.ttft, 50) * 1e3, percentile(r.itl, 50) * 1e3, percentile(r.itl, 99) * 1e3,
+                r.out_tokens, r.duration);
+    if (r.plan.size() >= 3 && !r.sharded.empty())
+        std::printf("\nPlan (lockstep plan's prediction) vs measured, rank 0: weights %.0f vs %.0f bytes, "
+                    "KV blocks %.0f vs %.0f\n",
+                    r.plan.at("weight_bytes_sharded") + r.plan.at("weight_bytes_replicated"),
+                    r.sharded[0] + r.replicated[0], r.plan.at("kv_blocks"), r.blocks[0]);
+}
+
+void print_pair(const Reading& a, const Reading& b) {
+    auto row = [](const char* what, const std::string& x, const std::string& y) {
+        std::printf("  %-34s %22s %22s\n", what, x.c_str(), y.c_str());
+    };
+    auto num = [](double v, const char* fmt) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, fmt, v);
+        return std::string(buf);
+    };
+    std::printf("%-36s %22s %22s\n", "", ("A: tp=" + std::to_string(a.tp)).c_str(), ("B: tp=" + std::to_string(b.tp)).c_str());
+    row("weights per rank", mib(a.sharded[0] + a.replicated[0]), mib(b.sharded[0] + b.replicated[0]));
+    row("KV blocks per rank", num(a.blocks[0], "%.0f"), num(b.blocks[0], "%.0f"));
+    row("KV token capacity", num(a.blocks[0] * a.block_size, "%.0f"), num(b.blocks[0] * b.block_size, "%.0f"));
+    row("all-reduces per step", num(a.steps ? a.all_reduce_calls / a.steps : 0, "%.2f"),
+        num(b.steps ? b.all_reduce_calls / b.steps : 0, "%.2f"));
+    row("share of loop in collectives (max)",
+        num(100 * *std::max_element(a.comm.begin(), a.comm.end()) / std::max(a.loop[0], 1e-12), "%.1f%%"),
+        num(100 * *std::max_element(b.comm.begin(), b.comm.end()) / std::max(b.loop[0], 1e-12), "%.1f%%"));
+    row("TTFT p50 (ms)", num(percentile(a.ttft, 50) * 1e3, "%.1f"), num(percentile(b.ttft, 50) * 1e3, "%.1f"));
+    row("ITL p50 (ms)", num(percentile(a.itl, 50) * 1e3, "%.2f"), num(percentile(b.itl, 50) * 1e3, "%.2f"));
+    row("output tokens/s", num(a.out_tokens / std::max(a.duration, 1e-12), "%.1f"),
+        num(b.out_tokens / std::max(b.duration, 1e-12), "%.1f"));
+    std::printf("\nB / A: weights per rank %.3f, KV token capacity per rank %.3f\n",
+                (b.sharded[0] + b.replicated[0]) / (a.sharded[0] + a.replicated[0]), b.blocks[0] / a.blocks[0]);
+}
+
+}  // namespace
+
+int report_main(int argc, char** argv) {
+    if (argc < 2 || argc > 3 || std::string(argv[1]) == "--help") {
+        std::fprintf(argc < 2 || argc > 3 ? stderr : stdout, "usage: lockstep report RUN.h5 [OTHER_RUN.h5]\n");
+        return argc < 2 || argc > 3 ? 2 : 0;
+    }
+    try {
+        const Reading a = read(argv[1]);
+        if (argc == 2) {
+            print_one(a);
+        } else {
+            print_pair(a, read(argv[2]));
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace ls
