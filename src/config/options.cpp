@@ -47,6 +47,8 @@ po::options_description describe(RunOptions& o, std::string& device_memory) {
          "memory of the CPU backend's device per rank, e.g. 22.5GiB (default: host RAM / ranks on the host)")
         ("num-gpu-blocks-override", po::value(&o.num_gpu_blocks_override)->default_value(0),
          "use this many KV blocks instead of sizing them from memory")
+        ("inject-fault", po::value(&o.inject_fault), "make one rank fail on purpose (tests): "
+         "rank=R,at=load|step:N,kind=throw|exit|sigkill")
         ("quiet,q", po::bool_switch(&o.quiet), "do not print the generated text on stdout");
     if (o.bench)
         d.add_options()

@@ -26,7 +26,8 @@ StepPlan broadcast_plan(const StepPlan& plan, const ProcessGrid& grid) {
 
 }  // namespace
 
-void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& kv, Driver* driver, EngineStats& st) {
+void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& kv, Driver* driver, EngineStats& st,
+                const std::function<void(int32_t)>& before_step) {
     const auto t0 = Clock::now();
     std::vector<float> logits;  // [n_sample, n_vocab] on the driver
     DeviceStep dev;
@@ -39,6 +40,7 @@ void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& 
         const auto f0 = Clock::now();
         st.plan_wait_seconds += seconds(w0, f0);
         if (plan.stop) break;
+        if (before_step) before_step(step);
         upload_plan(be, plan, kv.block_size, dev);
         model.forward(dev.inputs, kv, logits);
         st.forward_seconds += seconds(f0, Clock::now());

@@ -1,6 +1,7 @@
 // The SPMD loop every rank runs: the driver plans, everyone computes, the driver samples.
 #pragma once
 #include "comm/process_grid.h"
+#include <functional>
 #include <vector>
 
 #include "engine/driver.h"
@@ -20,6 +21,8 @@ struct EngineStats {
 
 // `driver` is non-null on world rank 0 only. Returns when the driver broadcasts the stop plan; `st` is
 // filled as the loop goes (a failure report reads it mid-run).
-void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& kv, Driver* driver, EngineStats& st);
+// before_step (may be empty) runs on every rank before each step's forward: the fault-injection hook.
+void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& kv, Driver* driver, EngineStats& st,
+                const std::function<void(int32_t)>& before_step = {});
 
 }  // namespace ls

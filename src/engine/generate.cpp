@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "engine/engine.h"
+#include "engine/fault.h"
 #include "engine/report_collect.h"
 #include "engine/output.h"
 #include "engine/runtime.h"
@@ -85,11 +86,18 @@ int run_generate(const RunOptions& o) {
         driver.emplace(dc, &*tok, requests, *blocks);
     }
     EngineStats st;
-    arm_incomplete_report(o, *rt, st, &requests);
-    run_engine(rt->grid, *rt->be, *rt->model, rt->kv, driver ? &*driver : nullptr, st);
+    const FaultSpec fault = parse_fault(o.inject_fault);
+    auto hook = arm_incomplete_report(o, *rt, st, &requests);
+    try {
+        maybe_inject_fault(fault, rt->grid.world_rank, -1);
+        run_engine(rt->grid, *rt->be, *rt->model, rt->kv, driver ? &*driver : nullptr, st,
+               [&](int32_t step) { maybe_inject_fault(fault, rt->grid.world_rank, step); });
+    } catch (const std::exception& e) {
+        fail(e.what());  // here, not in main: the incomplete report reads this frame's state
+    }
     log_engine_stats(*rt, st);
     write_report(o, *rt, st, &requests);
-    set_abort_hook(nullptr);
+    hook.reset();  // the complete report is written
     if (!is_driver) return 0;
 
     int exit_code = 0;

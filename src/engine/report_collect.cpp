@@ -145,9 +145,9 @@ std::string write_report(const RunOptions& o, const Runtime& rt, const EngineSta
     return path;
 }
 
-void arm_incomplete_report(const RunOptions& o, const Runtime& rt, const EngineStats& st,
-                           const std::vector<Sequence>* requests) {
-    if (o.report == "none" || !rt.grid.is_driver()) return;
+std::unique_ptr<AbortHookGuard> arm_incomplete_report(const RunOptions& o, const Runtime& rt, const EngineStats& st,
+                                                      const std::vector<Sequence>* requests) {
+    if (o.report == "none" || !rt.grid.is_driver()) return nullptr;
     set_abort_hook([&o, &rt, &st, requests](const std::string& error) {
         RunReport r = driver_report(o, rt, st, requests);
         r.complete = false;
@@ -162,6 +162,7 @@ void arm_incomplete_report(const RunOptions& o, const Runtime& rt, const EngineS
         write_run_report(path, r);
         log_line(cat("lockstep: incomplete report written to ", path));
     });
+    return std::make_unique<AbortHookGuard>();
 }
 
 }  // namespace ls

@@ -6,7 +6,7 @@ want=$1; regex=$2; shift 3
 out=$("$@" 2>&1); code=$?
 echo "$out" | head -n 20
 echo "exit code: $code"
-if [ "$code" = 124 ] || [ "$code" = 137 ]; then echo "FAIL: timed out (a hang)"; exit 1; fi
+if echo "$out" | grep -q "lsrun: TIMED OUT"; then echo "FAIL: timed out (a hang)"; exit 1; fi
 if [ "$want" = nonzero ]; then [ "$code" -ne 0 ] || { echo "FAIL: exit code 0"; exit 1; }
 elif [ "$code" -ne "$want" ]; then echo "FAIL: exit code $code, expected $want"; exit 1; fi
 echo "$out" | grep -Eq -- "$regex" || { echo "FAIL: no line matches /$regex/"; exit 1; }
