@@ -21,6 +21,8 @@ po::options_description describe(RunOptions& o, std::string& device_memory) {
         ("tensor-parallel-size", po::value(&o.tensor_parallel_size)->default_value(1), "tensor-parallel ranks (-tp)")
         ("pipeline-parallel-size", po::value(&o.pipeline_parallel_size)->default_value(1),
          "pipeline stages (-pp)")
+        ("pipeline-layer-partition", po::value(&o.pipeline_layer_partition),
+         "layers per pipeline stage, e.g. 10,14 (default: an even split)")
         ("dtype", po::value(&o.dtype)->default_value("auto"), "auto | float32 | float16 | bfloat16")
         ("max-tokens", po::value(&o.max_tokens)->default_value(16), "tokens to generate per prompt")
         ("temperature", po::value(&o.temperature)->default_value(1.0f), "0 = greedy")
@@ -78,8 +80,6 @@ void validate(const RunOptions& o) {
     ENSURE(o.tensor_parallel_size >= 1, "--tensor-parallel-size must be at least 1, got ", o.tensor_parallel_size);
     ENSURE(o.pipeline_parallel_size >= 1, "--pipeline-parallel-size must be at least 1, got ",
            o.pipeline_parallel_size);
-    ENSURE(o.pipeline_parallel_size == 1, "--pipeline-parallel-size ", o.pipeline_parallel_size,
-           ": pipeline parallelism is not implemented yet; use --pipeline-parallel-size 1");
     ENSURE(o.dtype == "auto" || o.dtype == "float32" || o.dtype == "float16" || o.dtype == "bfloat16",
            "--dtype must be auto, float32, float16 or bfloat16, got \"", o.dtype, "\"");
     ENSURE(o.max_tokens >= 1, "--max-tokens must be at least 1, got ", o.max_tokens);

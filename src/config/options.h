@@ -12,6 +12,7 @@ struct RunOptions {
     std::string tokenizer;         // directory with vocab.json + merges.txt (default: the model directory)
     int tensor_parallel_size = 1;
     int pipeline_parallel_size = 1;
+    std::string pipeline_layer_partition;  // "10,14": layers per stage (default: even split)
     std::string dtype = "auto";    // auto | float32 | float16 | bfloat16
     int max_tokens = 16;
     float temperature = 1.0f;

@@ -45,14 +45,15 @@ KvSizing size_kv_cache(const ProcessGrid& grid, Backend& be, OptModel& model, co
     KvSizing s;
     s.total_memory = be.total_memory();
     s.weight_bytes = model.weight_bytes().total();
-    s.bytes_per_token = kv_bytes_per_token(cfg.n_layers, model.d_local(), be.compute_dtype());
+    const int n_layers = model.stage().layers.size();  // this stage's layers only
+    s.bytes_per_token = kv_bytes_per_token(n_layers, model.d_local(), be.compute_dtype());
     s.block_bytes = s.bytes_per_token * c.block_size;
 
     {  // The profiling pass, with a cache just large enough for it.
         const StepPlan plan = profile_plan(c);
         int n_blocks = 0;
         for (int32_t b : plan.block_tables) n_blocks = std::max(n_blocks, b + 1);
-        KvCache scratch = make_kv_cache(be, cfg.n_layers, n_blocks, c.block_size, model.d_local());
+        KvCache scratch = make_kv_cache(be, n_layers, n_blocks, c.block_size, model.d_local());
         DeviceStep dev;
         std::vector<float> logits;
         be.reset_peak();

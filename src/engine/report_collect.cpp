@@ -21,6 +21,8 @@ Figures rank_figures(const Runtime& rt, const EngineStats& st) {
                  {"tp_rank", g.tp_rank},
                  {"pp_rank", g.pp_rank},
                  {"local_rank", g.local_rank},
+                 {"layer_begin", rt.stage.layers.begin},
+                 {"layer_end", rt.stage.layers.end},
                  {"weight_bytes_sharded", double(wb.sharded)},
                  {"weight_bytes_replicated", double(wb.replicated)},
                  {"total_memory", rt.sizing.total_memory},
@@ -39,7 +41,12 @@ Figures rank_figures(const Runtime& rt, const EngineStats& st) {
                  {"plan_wait_seconds", st.plan_wait_seconds}};
     double comm = 0;
     for (int k = 0; k < int(CollectiveKind::kCount); k++) {
-        const CollectiveStats& c = rt.tp->stats(CollectiveKind(k));
+        // TP collectives, plus the PP group's stage-to-stage sends (send_recv).
+        CollectiveStats c = rt.tp->stats(CollectiveKind(k));
+        const CollectiveStats& p = rt.pp->stats(CollectiveKind(k));
+        c.calls += p.calls;
+        c.bytes += p.bytes;
+        c.seconds += p.seconds;
         const std::string n = collective_name(CollectiveKind(k));
         f.push_back({n + "_calls", double(c.calls)});
         f.push_back({n + "_bytes", double(c.bytes)});

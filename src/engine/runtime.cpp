@@ -62,6 +62,7 @@ std::unique_ptr<Runtime> prepare_runtime(const RunOptions& o) {
     rt->cfg = load_model_config(o.model);
     const ModelConfig& cfg = rt->cfg;
     validate_tensor_parallel(cfg, g.tp_size);
+    stage_layers(cfg.n_layers, g.pp_size, g.pp_rank, o.pipeline_layer_partition);  // checks the split
     ENSURE(o.dtype == "auto" || o.dtype == "float32", "--dtype ", o.dtype,
            ": the CPU backend computes in float32; use --dtype float32 or auto");
     rt->max_model_len = o.max_model_len ? o.max_model_len : cfg.max_positions;
@@ -88,10 +89,17 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     bc.cpu_memory = o.device_memory > 0 ? o.device_memory : host_memory_share(g.local_size);
     rt.be = make_backend(bc);
     rt.tp = std::make_unique<MpiCommunicator>(g.tp_comm, "TP group");
+    rt.pp = std::make_unique<MpiCommunicator>(g.pp_comm, "PP group");
+    rt.stage = {stage_layers(rt.cfg.n_layers, g.pp_size, g.pp_rank, o.pipeline_layer_partition), g.pp_rank,
+                g.pp_size, rt.pp.get()};
+    if (g.pp_size > 1)
+        log_worker("pipeline stage ", g.pp_rank, " of ", g.pp_size, ": layers [", rt.stage.layers.begin, ", ",
+                   rt.stage.layers.end, ")", rt.stage.first() ? " + embeddings" : "",
+                   rt.stage.last() ? " + final norm and LM head" : "");
 
     const auto t0 = Clock::now();
     rt.ckpt = std::make_unique<Checkpoint>(Checkpoint::open(o.model));
-    rt.model = std::make_unique<OptModel>(rt.cfg, *rt.be, *rt.tp, *rt.ckpt, rt.max_num_batched_tokens);
+    rt.model = std::make_unique<OptModel>(rt.cfg, *rt.be, *rt.tp, rt.stage, *rt.ckpt, rt.max_num_batched_tokens);
     const double load_s = rt.load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     const WeightBytes wb = rt.model->weight_bytes();
     log_worker("model weights take ", format_bytes(double(wb.total())), " (", wb.total(), " bytes: sharded ",
@@ -103,12 +111,13 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
                       o.gpu_memory_utilization, o.num_gpu_blocks_override};
     rt.sizing = size_kv_cache(g, *rt.be, *rt.model, kc);
     rt.tp->reset_stats();  // the profiling pass is not part of serving
+    rt.pp->reset_stats();
     const KvSizing& s = rt.sizing;
     log_worker("memory: device ", format_bytes(s.total_memory), " (", int64_t(s.total_memory), " bytes) × ",
                o.gpu_memory_utilization, " − weights ", s.weight_bytes, " − activation peak ", s.activation_peak,
                " bytes (profiled at ", rt.max_num_batched_tokens, " tokens) = KV budget ", s.kv_budget, " bytes (",
                format_bytes(double(s.kv_budget)), ")");
-    rt.kv = make_kv_cache(*rt.be, rt.cfg.n_layers, s.n_blocks, o.block_size, rt.model->d_local());
+    rt.kv = make_kv_cache(*rt.be, rt.stage.layers.size(), s.n_blocks, o.block_size, rt.model->d_local());
     log_worker("# KV blocks: ", s.n_blocks, " (per worker; this rank could hold ", s.n_blocks_local, "), ",
                o.block_size, " tokens × ", s.bytes_per_token, " bytes per token = ", s.block_bytes,
                " bytes per block; token capacity ", int64_t(s.n_blocks) * o.block_size, ", ",

@@ -16,6 +16,8 @@ struct Runtime {
     int max_num_batched_tokens = 0;
     std::unique_ptr<Backend> be;
     std::unique_ptr<MpiCommunicator> tp;
+    std::unique_ptr<MpiCommunicator> pp;
+    PipelineStage stage;
     std::unique_ptr<Checkpoint> ckpt;
     std::unique_ptr<OptModel> model;
     KvSizing sizing;

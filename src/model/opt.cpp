@@ -14,8 +14,9 @@ LayerNorm load_layer_norm(ShardLoader& ld, const OptWeightNames& w, const std::s
 
 }  // namespace
 
-OptModel::OptModel(const ModelConfig& cfg, Backend& be, Communicator& tp, const Checkpoint& ckpt, int max_tokens)
-    : cfg_(cfg), be_(be), tp_(tp) {
+OptModel::OptModel(const ModelConfig& cfg, Backend& be, Communicator& tp, const PipelineStage& stage,
+                   const Checkpoint& ckpt, int max_tokens)
+    : cfg_(cfg), be_(be), tp_(tp), stage_(stage) {
     validate_tensor_parallel(cfg, tp.size());
     const int tp_rank = tp.rank(), tp_size = tp.size();
     n_heads_local_ = cfg.n_heads / tp_size;
@@ -23,14 +24,16 @@ OptModel::OptModel(const ModelConfig& cfg, Backend& be, Communicator& tp, const 
     OptWeightNames w(ckpt, cfg);
     ShardLoader ld(be, ckpt);
 
-    embed_tokens_ = load_vocab_parallel_embedding(ld, w.get("embed_tokens.weight", {cfg.n_vocab, d_emb}), tp_rank,
-                                                  tp_size);
-    embed_positions_ = ld.whole(w.get("embed_positions.weight", {cfg.max_positions + kOptPositionOffset, d}));
-    if (cfg.has_projection()) {
-        project_in_ = ld.whole(w.get("project_in.weight", {d, d_emb}));
-        project_out_ = ld.whole(w.get("project_out.weight", {d_emb, d}));
+    // The token table serves the embedding (first stage) and the tied LM head (last stage).
+    if (stage.first() || stage.last())
+        embed_tokens_ = load_vocab_parallel_embedding(ld, w.get("embed_tokens.weight", {cfg.n_vocab, d_emb}),
+                                                      tp_rank, tp_size);
+    if (stage.first()) {
+        embed_positions_ = ld.whole(w.get("embed_positions.weight", {cfg.max_positions + kOptPositionOffset, d}));
+        if (cfg.has_projection()) project_in_ = ld.whole(w.get("project_in.weight", {d, d_emb}));
     }
-    for (int l = 0; l < cfg.n_layers; l++) {
+    if (stage.last() && cfg.has_projection()) project_out_ = ld.whole(w.get("project_out.weight", {d_emb, d}));
+    for (int l = stage.layers.begin; l < stage.layers.end; l++) {
         const std::string p = "layers." + std::to_string(l) + ".";
         auto col = [&](const std::string& n, int64_t d_out, int64_t d_in) {
             return load_column_parallel(ld, w.get(p + n + ".weight", {d_out, d_in}), w.get(p + n + ".bias", {d_out}),
@@ -51,7 +54,7 @@ OptModel::OptModel(const ModelConfig& cfg, Backend& be, Communicator& tp, const 
         L.fc2 = row("fc2", d, d_ff);
         layers_.push_back(std::move(L));
     }
-    if (cfg.final_layer_norm) final_layer_norm_ = load_layer_norm(ld, w, "final_layer_norm", d);
+    if (cfg.final_layer_norm && stage.last()) final_layer_norm_ = load_layer_norm(ld, w, "final_layer_norm", d);
     lm_head_.embedding = &embed_tokens_;
     weight_bytes_ = ld.bytes();
 
@@ -83,20 +86,44 @@ void OptModel::layer_norm(const Tensor& y, const Tensor& x, const LayerNorm& ln)
 void OptModel::forward(const StepInputs& in, KvCache& kv, std::vector<float>& logits) {
     const int64_t n = in.token_ids.numel();
     const Tensor h = ws_.hidden.tensor().slice_rows(0, n);  // [n, d_model], the residual stream
-    if (cfg_.has_projection()) {
+    logits.clear();
+    if (!stage_.first()) {
+        stage_.pp->recv(h, stage_.pp_rank - 1);
+    } else if (cfg_.has_projection()) {
         const Tensor e = ws_.embed.tensor().slice_rows(0, n);  // [n, d_embed]
         embed_tokens_.forward(be_, tp_, e, in.token_ids);
         be_.linear(h, e, project_in_, nullptr);
     } else {
         embed_tokens_.forward(be_, tp_, h, in.token_ids);
     }
-    // Position p reads row p + 2 of the table: a lookup with the table's first row taken as id -2.
-    const Tensor pos = ws_.proj.tensor().slice_rows(0, n);
-    be_.embedding(pos, in.attn.positions, embed_positions_, -kOptPositionOffset);
-    be_.add(h, pos);
+    if (stage_.first()) {
+        // Position p reads row p + 2 of the table: a lookup with the table's first row taken as id -2.
+        const Tensor pos = ws_.proj.tensor().slice_rows(0, n);
+        be_.embedding(pos, in.attn.positions, embed_positions_, -kOptPositionOffset);
+        be_.add(h, pos);
+    }
 
-    for (int l = 0; l < cfg_.n_layers; l++) layer_forward(layers_[size_t(l)], l, in, kv, h);
+    for (int l = 0; l < stage_.layers.size(); l++) layer_forward(layers_[size_t(l)], l, in, kv, h);
 
+    if (!stage_.last()) {
+        stage_.pp->send(h, stage_.pp_rank + 1);
+    } else {
+        head_forward(in, h, logits);
+    }
+    // The driver (pp_rank 0, tp_rank 0) samples; with several stages the last one's tp_rank 0 sends it the
+    // logits through their PP group.
+    const int64_t n_sample = in.sample_rows.numel();
+    if (stage_.pp_size == 1 || tp_.rank() != 0 || n_sample == 0) return;
+    if (stage_.last()) {
+        stage_.pp->send(make_tensor(logits.data(), DType::F32, {int64_t(logits.size())}), 0);
+        logits.clear();
+    } else if (stage_.first()) {
+        logits.resize(size_t(n_sample * cfg_.n_vocab));
+        stage_.pp->recv(make_tensor(logits.data(), DType::F32, {int64_t(logits.size())}), stage_.pp_size - 1);
+    }
+}
+
+void OptModel::head_forward(const StepInputs& in, const Tensor& h, std::vector<float>& logits) {
     const int64_t n_sample = in.sample_rows.numel();
     if (n_sample == 0) return;
     if (cfg_.final_layer_norm) layer_norm(h, h, final_layer_norm_);
@@ -128,7 +155,7 @@ void OptModel::layer_forward(const OptDecoderLayer& L, int layer, const StepInpu
     L.q_proj.forward(be_, q, attn_in);
     L.k_proj.forward(be_, k, attn_in);
     L.v_proj.forward(be_, v, attn_in);
-    be_.write_kv(kv.k[size_t(layer)], kv.v[size_t(layer)], k, v, in.slot_mapping);
+    be_.write_kv(kv.k[size_t(layer)], kv.v[size_t(layer)], k, v, in.slot_mapping);  // layer: index in this stage
     be_.attention(a, q, kv.k[size_t(layer)], kv.v[size_t(layer)], in.attn, n_heads_local_, scale);
     L.out_proj.forward(be_, tp_, o, a);
     be_.add(h, o);

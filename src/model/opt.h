@@ -13,6 +13,7 @@
 #include "model/step_inputs.h"
 #include "parallel/embedding.h"
 #include "parallel/linear.h"
+#include "parallel/pipeline.h"
 
 namespace ls {
 
@@ -29,15 +30,29 @@ struct OptDecoderLayer {
     RowParallelLinear fc2;     // [d_model, d_ff_local]
 };
 
+// This rank's place in the pipeline. pp is the PP group (the ranks of this tp_rank, one per stage); with one
+// stage it is unused.
+struct PipelineStage {
+    LayerRange layers;
+    int pp_rank = 0, pp_size = 1;
+    Communicator* pp = nullptr;
+    bool first() const { return pp_rank == 0; }
+    bool last() const { return pp_rank == pp_size - 1; }
+};
+
 class OptModel {
 public:
-    // Loads this rank's shards. max_tokens: the most tokens one step may carry (sizes the activations).
-    OptModel(const ModelConfig& cfg, Backend& be, Communicator& tp, const Checkpoint& ckpt, int max_tokens);
+    // Loads this rank's shards of its stage's layers. max_tokens: the most tokens one step may carry.
+    OptModel(const ModelConfig& cfg, Backend& be, Communicator& tp, const PipelineStage& stage,
+             const Checkpoint& ckpt, int max_tokens);
     OptModel(const OptModel&) = delete;  // the LM head points at this object's embedding
     OptModel& operator=(const OptModel&) = delete;
 
-    // Runs one step. On tp_rank 0 `logits` receives [n_sample, n_vocab]; elsewhere it is left empty.
+    // Runs one step: the first stage embeds, the others receive the previous stage's hidden states; the last
+    // stage computes the logits and, with several stages, sends them to the driver. On the driver (pp_rank 0,
+    // tp_rank 0) `logits` receives [n_sample, n_vocab]; elsewhere it is left empty.
     void forward(const StepInputs& in, KvCache& kv, std::vector<float>& logits);
+    const PipelineStage& stage() const { return stage_; }
 
     const ModelConfig& config() const { return cfg_; }
     int n_heads_local() const { return n_heads_local_; }
@@ -49,15 +64,18 @@ private:
     void layer_forward(const OptDecoderLayer& L, int layer, const StepInputs& in, KvCache& kv, const Tensor& h);
     void layer_norm(const Tensor& y, const Tensor& x, const LayerNorm& ln);
 
+    void head_forward(const StepInputs& in, const Tensor& h, std::vector<float>& logits);
+
     ModelConfig cfg_;
     Backend& be_;
     Communicator& tp_;
+    PipelineStage stage_;
     int n_heads_local_;
     VocabParallelEmbedding embed_tokens_;
     Buffer embed_positions_;           // [max_positions + 2, d_model], replicated
     Buffer project_in_, project_out_;  // [d_model, d_embed], [d_embed, d_model]; only when d_embed ≠ d_model
-    std::vector<OptDecoderLayer> layers_;
-    LayerNorm final_layer_norm_;  // only pre-LN models
+    std::vector<OptDecoderLayer> layers_;  // this stage's layers, stage_.layers
+    LayerNorm final_layer_norm_;  // only pre-LN models, last stage
     ParallelLMHead lm_head_;
     WeightBytes weight_bytes_;
 

@@ -74,12 +74,15 @@ Reading read(const std::string& path) {
     r.loop = f.read_doubles("/ranks/loop_seconds");
     r.plan_wait = f.read_doubles("/ranks/plan_wait_seconds");
     r.all_reduce_calls = f.read_doubles("/ranks/all_reduce_calls")[0];
+    const double layers0 = f.read_doubles("/ranks/layer_end")[0] - f.read_doubles("/ranks/layer_begin")[0];
     r.all_reduce_bytes = f.read_doubles("/ranks/all_reduce_bytes")[0];
     const auto n_tokens = f.read_ints("/steps/n_tokens");
     r.steps = double(n_tokens.size());
     for (int64_t n : n_tokens) r.tokens_all_steps += double(n);
-    // Megatron: one all-reduce after out_proj and one after fc2 in every layer, one after the embedding.
-    r.predicted_calls_per_step = r.tp > 1 ? 2.0 * r.n_layers + 1 : 0;
+    // Megatron: one all-reduce after out_proj and one after fc2 in every layer, one after the embedding;
+    // rank 0 holds the first stage's layers and the embedding.
+    r.n_layers = int(layers0);
+    r.predicted_calls_per_step = r.tp > 1 ? 2.0 * layers0 + 1 : 0;
     r.predicted_bytes = r.predicted_calls_per_step * r.tokens_all_steps * r.hidden * 4.0;
     r.ttft = f.read_doubles("/requests/ttft_s");
     r.itl = f.read_doubles("/requests/itl_s");
@@ -113,7 +116,8 @@ void print_one(const Reading& r) {
                 mib(sum(r.kv_bytes)).c_str());
 
     std::printf("\nCommunication:\n");
-    std::printf("  all-reduces per step: %.2f measured (%.0f over %.0f steps), %.0f predicted (2 × %d layers + 1)\n",
+    std::printf("  all-reduces per step on rank 0: %.2f measured (%.0f over %.0f steps), %.0f predicted "
+                "(2 × its %d layers + 1)\n",
                 r.steps ? r.all_reduce_calls / r.steps : 0, r.all_reduce_calls, r.steps, r.predicted_calls_per_step,
                 r.n_layers);
     if (r.all_reduce_calls > 0)

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Greedy generation at a given -np/-tp on a shared checkpoint must reproduce Hugging Face's tokens (and
-# log-probs within the tolerance). usage: golden.sh LOCKSTEP NP MODEL_DIR EXPECTED_JSON TOL WORKDIR
+# log-probs within the tolerance). usage: golden.sh LOCKSTEP NP MODEL_DIR EXPECTED_JSON TOL WORKDIR [ARGS...]
+# ARGS (e.g. -tp 4 -pp 2) default to -tp NP.
 set -eu
-bin=$1; np=$2; model=$3; expected=$4; tol=$5; work=$6
+bin=$1; np=$2; model=$3; expected=$4; tol=$5; work=$6; shift 6
+grid=("$@"); [ ${#grid[@]} -gt 0 ] || grid=(-tp "$np")
 here=$(dirname "$0")
 mkdir -p "$work"
 /usr/bin/python3 "$here/check_expected.py" prompts "$expected" > "$work/prompts.txt"
-"$here/lsrun.sh" "$np" "$bin" generate --model "$model" -tp "$np" --prompts-file "$work/prompts.txt" \
+"$here/lsrun.sh" "$np" "$bin" generate --model "$model" "${grid[@]}" --prompts-file "$work/prompts.txt" \
     --temperature 0 --max-tokens 32 --logprobs 5 --output-json "$work/out.json" --quiet 2> "$work/log.txt" \
     || { cat "$work/log.txt"; exit 1; }
-grep -E "model weights take|KV blocks|generated" "$work/log.txt"
+grep -E "pipeline stage|model weights take|KV blocks|generated" "$work/log.txt"
 /usr/bin/python3 "$here/check_expected.py" compare "$expected" "$work/out.json" --logprob-tol "$tol"

@@ -45,7 +45,7 @@ print(f"tp1 and tp2 reports consistent: {len(b['steps/step'])} steps, {b['ranks/
       f"of {b['ranks/all_reduce_bytes'][0]:.0f} bytes at tp2, sharded bytes {sharded1:.0f} split in two")
 PY
 "$bin" report "$work/tp2.h5" | tee "$work/report-tp2.txt"
-grep -q "all-reduces per step: 5.00 measured" "$work/report-tp2.txt"
+grep -q "all-reduces per step on rank 0: 5.00 measured" "$work/report-tp2.txt"
 grep -q "each rank holds 0.501 of one copy" "$work/report-tp2.txt"
 "$bin" report "$work/tp1.h5" "$work/tp2.h5" | tee "$work/report-pair.txt"
 grep -q "B / A: weights per rank 0.50" "$work/report-pair.txt"
