@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config
       libopenmpi-dev openmpi-bin
       libhdf5-dev hdf5-tools
       libboost-program-options-dev doctest-dev libopenblas-dev nlohmann-json3-dev
-      python3-h5py python3-numpy python3-matplotlib)
+      python3-h5py python3-numpy python3-matplotlib
+      slurm-wlm munge)                                   # the local Slurm test
 
 missing=()
 for p in "${pkgs[@]}"; do
