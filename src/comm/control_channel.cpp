@@ -16,4 +16,31 @@ void broadcast_ints(std::vector<int32_t>& v, MPI_Comm comm, int root, const char
     wait_request(req, what);
 }
 
+void AsyncSend::start(const void* data, size_t bytes, MPI_Comm comm, int dst, int tag) {
+    ENSURE(req_ == MPI_REQUEST_NULL, "AsyncSend::start with a send still in flight");
+    buf_.assign(static_cast<const char*>(data), static_cast<const char*>(data) + bytes);
+    MPI_CALL(MPI_Isend(buf_.data(), int(bytes), MPI_BYTE, dst, tag, comm, &req_));
+}
+
+void AsyncSend::wait(const char* what) {
+    if (req_ != MPI_REQUEST_NULL) wait_request(req_, what);
+    req_ = MPI_REQUEST_NULL;
+}
+
+std::vector<int32_t> recv_ints(MPI_Comm comm, int src, int tag, const char* what) {
+    MPI_Status st;
+    wait_probe(comm, src, tag, st, what);
+    int bytes = 0;
+    MPI_CALL(MPI_Get_count(&st, MPI_BYTE, &bytes));
+    std::vector<int32_t> v(size_t(bytes) / 4);
+    MPI_CALL(MPI_Recv(v.data(), bytes, MPI_BYTE, src, tag, comm, MPI_STATUS_IGNORE));
+    return v;
+}
+
+void recv_floats(float* data, size_t n, MPI_Comm comm, int src, int tag, const char* what) {
+    MPI_Request req;
+    MPI_CALL(MPI_Irecv(data, int(n * 4), MPI_BYTE, src, tag, comm, &req));
+    wait_request(req, what);
+}
+
 }  // namespace ls

@@ -10,5 +10,22 @@ namespace ls {
 
 // On `root` v is sent; elsewhere it is replaced by what root sent.
 void broadcast_ints(std::vector<int32_t>& v, MPI_Comm comm, int root, const char* what);
+// A point-to-point message left in flight while the sender goes on (a stage handing the plan to the next,
+// the last stage sending logits to the driver): two blocking sends in opposite directions between pipeline
+// stages would deadlock. wait() before the next start().
+class AsyncSend {
+public:
+    void start(const void* data, size_t bytes, MPI_Comm comm, int dst, int tag);
+    void wait(const char* what);
+
+private:
+    std::vector<char> buf_;
+    MPI_Request req_ = MPI_REQUEST_NULL;
+};
+
+constexpr int kTagPlan = 1, kTagLogits = 2;  // the Communicator's sends use tag 0
+// Receives a message of int32 of unknown length (probing without spinning).
+std::vector<int32_t> recv_ints(MPI_Comm comm, int src, int tag, const char* what);
+void recv_floats(float* data, size_t n, MPI_Comm comm, int src, int tag, const char* what);
 
 }  // namespace ls

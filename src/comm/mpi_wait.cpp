@@ -9,11 +9,14 @@
 
 namespace ls {
 
-void wait_request(MPI_Request& req, const char* what) {
+namespace {
+// Polls `test` until it reports done: a short spin, then sched_yield, then sleeps growing to 200 µs.
+template <class Test>
+void poll(Test test, const char* what) {
     int done = 0;
     long sleep_ns = 1000;
     for (int iter = 0;; iter++) {
-        int rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        int rc = test(done);
         if (rc != MPI_SUCCESS) fail_mpi(what, rc, __FILE__, __LINE__);
         if (done) return;
         if (iter < 64) continue;
@@ -25,6 +28,15 @@ void wait_request(MPI_Request& req, const char* what) {
         nanosleep(&ts, nullptr);
         sleep_ns = std::min(sleep_ns * 2, 200'000L);
     }
+}
+}  // namespace
+
+void wait_request(MPI_Request& req, const char* what) {
+    poll([&](int& done) { return MPI_Test(&req, &done, MPI_STATUS_IGNORE); }, what);
+}
+
+void wait_probe(MPI_Comm comm, int src, int tag, MPI_Status& status, const char* what) {
+    poll([&](int& done) { return MPI_Iprobe(src, tag, comm, &done, &status); }, what);
 }
 
 }  // namespace ls

@@ -8,5 +8,7 @@ namespace ls {
 
 // `what` names the wait in error messages ("all-reduce (TP group)", "step plan broadcast").
 void wait_request(MPI_Request& req, const char* what);
+// The same wait for a message to arrive (MPI_Iprobe), for receives whose length the sender decides.
+void wait_probe(MPI_Comm comm, int src, int tag, MPI_Status& status, const char* what);
 
 }  // namespace ls

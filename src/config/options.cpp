@@ -23,6 +23,8 @@ po::options_description describe(RunOptions& o, std::string& device_memory) {
          "pipeline stages (-pp)")
         ("pipeline-layer-partition", po::value(&o.pipeline_layer_partition),
          "layers per pipeline stage, e.g. 10,14 (default: an even split)")
+        ("pipeline-batches-in-flight", po::value(&o.pipeline_batches_in_flight)->default_value(0),
+         "batches in the pipeline at once (default: one per stage; 1: one at a time)")
         ("dtype", po::value(&o.dtype)->default_value("auto"), "auto | float32 | float16 | bfloat16")
         ("max-tokens", po::value(&o.max_tokens)->default_value(16), "tokens to generate per prompt")
         ("temperature", po::value(&o.temperature)->default_value(1.0f), "0 = greedy")
@@ -80,6 +82,7 @@ void validate(const RunOptions& o) {
     ENSURE(o.tensor_parallel_size >= 1, "--tensor-parallel-size must be at least 1, got ", o.tensor_parallel_size);
     ENSURE(o.pipeline_parallel_size >= 1, "--pipeline-parallel-size must be at least 1, got ",
            o.pipeline_parallel_size);
+    ENSURE(o.pipeline_batches_in_flight >= 0, "--pipeline-batches-in-flight must be at least 1 (0: one per stage)");
     ENSURE(o.dtype == "auto" || o.dtype == "float32" || o.dtype == "float16" || o.dtype == "bfloat16",
            "--dtype must be auto, float32, float16 or bfloat16, got \"", o.dtype, "\"");
     ENSURE(o.max_tokens >= 1, "--max-tokens must be at least 1, got ", o.max_tokens);

@@ -13,6 +13,7 @@ struct RunOptions {
     int tensor_parallel_size = 1;
     int pipeline_parallel_size = 1;
     std::string pipeline_layer_partition;  // "10,14": layers per stage (default: even split)
+    int pipeline_batches_in_flight = 0;    // 0 → one per stage
     std::string dtype = "auto";    // auto | float32 | float16 | bfloat16
     int max_tokens = 16;
     float temperature = 1.0f;

@@ -117,11 +117,12 @@ int run_bench(const RunOptions& o) {
                " GB/s); batch-1 decode floor ", format_seconds(floor_s * 1e3), " ms per token (", int64_t(read_bytes),
                " weight bytes read per token)");
 
+    const int in_flight = o.pipeline_batches_in_flight ? o.pipeline_batches_in_flight : rt->grid.pp_size;
     std::optional<BlockManager> blocks;
     std::optional<Driver> driver;
     if (g.is_driver()) {
         blocks.emplace(rt->kv.n_blocks, rt->kv.block_size);
-        DriverConfig dc{{o.max_num_seqs, rt->max_num_batched_tokens}, {}, /*ignore_eos=*/true, rt->cfg.eos_id};
+        DriverConfig dc{{o.max_num_seqs, rt->max_num_batched_tokens}, {}, /*ignore_eos=*/true, rt->cfg.eos_id, in_flight};
         driver.emplace(dc, nullptr, requests, *blocks);
     }
     EngineStats st;
@@ -130,7 +131,8 @@ int run_bench(const RunOptions& o) {
     try {
         maybe_inject_fault(fault, rt->grid.world_rank, -1);
         run_engine(g, *rt->be, *rt->model, rt->kv, driver ? &*driver : nullptr, st,
-               [&](int32_t step) { maybe_inject_fault(fault, rt->grid.world_rank, step); });
+               [&](int32_t step) { maybe_inject_fault(fault, rt->grid.world_rank, step); },
+                   in_flight);
     } catch (const std::exception& e) {
         fail(e.what());  // here, not in main: the incomplete report reads this frame's state
     }

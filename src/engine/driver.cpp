@@ -21,7 +21,7 @@ std::string Driver::decode(const std::vector<int32_t>& ids) const { return tok_ 
 double Driver::now() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(); }
 
 StepPlan Driver::schedule(int32_t step) {
-    if (!scheduler_.has_work() && !pending_.empty()) {
+    if (!scheduler_.has_work() && !pending_.empty() && in_flight_.empty()) {
         // Idle until the next arrival; the other ranks wait for the plan without spinning meanwhile.
         const double wait = pending_.back()->arrival - now();
         if (wait > 0) std::this_thread::sleep_for(std::chrono::duration<double>(wait));
@@ -30,26 +30,35 @@ StepPlan Driver::schedule(int32_t step) {
         scheduler_.add(pending_.back());
         pending_.pop_back();
     }
-    if (!scheduler_.has_work()) {
+    if (!scheduler_.has_work() && in_flight_.empty() && pending_.empty()) {
         StepPlan stop;
         stop.step = step;
         stop.stop = true;
         return stop;
     }
-    StepPlan plan = scheduler_.schedule(step);
-    ENSURE(plan.n_tokens() > 0, "scheduler: no sequence fits in the KV cache (step ", step, ")");
+    StepPlan plan;
+    plan.step = step;
+    const int cap = (scheduler_.n_unfinished() + cfg_.batches_in_flight - 1) / cfg_.batches_in_flight;
+    if (scheduler_.has_schedulable()) plan = scheduler_.schedule(step, std::max(cap, 1));
+    ENSURE(plan.n_tokens() > 0 || !in_flight_.empty() || !pending_.empty(),
+           "scheduler: no sequence fits in the KV cache (step ", step, ")");
+    if (plan.n_tokens() > 0) in_flight_.push_back({int64_t(plan.sample_rows.size()), scheduler_.scheduled()});
     return plan;
 }
 
-void Driver::postprocess(const StepPlan& plan, const std::vector<float>& logits, int n_vocab) {
+int64_t Driver::oldest_n_sample() const { return in_flight_.empty() ? 0 : in_flight_.front().n_sample; }
+
+void Driver::postprocess(const std::vector<float>& logits, int n_vocab) {
+    ENSURE(!in_flight_.empty(), "driver: logits with no plan in flight");
+    const InFlight done = std::move(in_flight_.front());
+    in_flight_.pop_front();
     size_t row = 0;
-    // Copy: finishing a sequence changes the scheduler's running set, not this step's list.
-    const std::vector<ScheduledSeq> done = scheduler_.scheduled();
-    for (const auto& sc : done) {
+    for (const auto& sc : done.seqs) {
         Sequence& s = *sc.seq;
+        s.in_flight = false;
         s.n_computed += sc.n_new_tokens;
         if (!sc.sampled) continue;
-        ENSURE(row < plan.sample_rows.size(), "driver: more sampled sequences than logits rows");
+        ENSURE(int64_t(row) < done.n_sample, "driver: more sampled sequences than logits rows");
         SampleResult r = sample(&logits[row * size_t(n_vocab)], n_vocab, s.sampling, s.rng);
         row++;
         s.output_ids.push_back(r.token);

@@ -2,6 +2,7 @@
 // back, samples, appends tokens and finishes sequences (EOS, --max-tokens, --max-model-len, --stop strings).
 #pragma once
 #include <chrono>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@ struct DriverConfig {
     std::vector<std::string> stop;
     bool ignore_eos = false;
     int eos_id = 2;
+    int batches_in_flight = 1;  // pipeline: each plan takes about 1/this of the unfinished sequences
 };
 
 class Driver {
@@ -22,11 +24,14 @@ public:
     // tok may be null (synthetic requests): then no text is decoded.
     Driver(const DriverConfig& cfg, const BpeTokenizer* tok, std::vector<Sequence>& requests, BlockManager& blocks);
 
-    // Admits the requests that have arrived (waiting, without spinning, when the next is in the future) and
-    // plans the step; a stop plan once every request has finished.
+    // Admits the requests that have arrived (waiting, without spinning, when the next is in the future and
+    // nothing is in flight) and plans the step; a stop plan once every request has finished. A plan with
+    // tokens joins the in-flight queue; it is empty when every unfinished sequence is in flight.
     StepPlan schedule(int32_t step);
-    // logits: [plan.sample_rows.size(), n_vocab], in sample_rows order.
-    void postprocess(const StepPlan& plan, const std::vector<float>& logits, int n_vocab);
+    int n_in_flight() const { return int(in_flight_.size()); }
+    int64_t oldest_n_sample() const;  // rows of logits the oldest plan in flight waits for
+    // Applies the oldest plan in flight: logits [its n_sample, n_vocab], in sample_rows order.
+    void postprocess(const std::vector<float>& logits, int n_vocab);
 
     int64_t n_generated() const { return n_generated_; }
     int n_preemptions() const { return scheduler_.n_preemptions(); }
@@ -43,6 +48,11 @@ private:
     const BpeTokenizer* tok_;
     Scheduler scheduler_;
     std::vector<Sequence*> pending_;  // not yet arrived, latest first
+    struct InFlight {
+        int64_t n_sample;
+        std::vector<ScheduledSeq> seqs;
+    };
+    std::deque<InFlight> in_flight_;  // oldest first
     std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
     int64_t n_generated_ = 0;
 };

@@ -18,25 +18,58 @@ StepPhase step_phase(const StepPlan& p) {
     return n_single == p.n_seqs() ? StepPhase::Decode : n_single == 0 ? StepPhase::Prefill : StepPhase::Mixed;
 }
 
-StepPlan broadcast_plan(const StepPlan& plan, const ProcessGrid& grid) {
-    std::vector<int32_t> words = grid.is_driver() ? plan.pack() : std::vector<int32_t>{};
-    broadcast_ints(words, grid.world_comm, 0, "step plan broadcast");
-    return grid.is_driver() ? plan : StepPlan::unpack(words);
+// Every rank gets the driver's plan. With one stage: a broadcast. With several, the plan travels with the
+// activations: broadcast inside the first stage's TP group, then handed on stage to stage inside each PP
+// group, so that a stage still busy with an older plan does not hold up the driver and the stages before it.
+StepPlan distribute_plan(const StepPlan& mine, const ProcessGrid& g, AsyncSend& to_next) {
+    std::vector<int32_t> words = g.is_driver() ? mine.pack() : std::vector<int32_t>{};
+    if (g.is_first_stage())
+        broadcast_ints(words, g.tp_comm, 0, "step plan broadcast");
+    else
+        words = recv_ints(g.pp_comm, g.pp_rank - 1, kTagPlan, "step plan from the previous stage");
+    if (!g.is_last_stage()) {
+        to_next.wait("step plan to the next stage");
+        to_next.start(words.data(), words.size() * 4, g.pp_comm, g.pp_rank + 1, kTagPlan);
+    }
+    return g.is_driver() ? mine : StepPlan::unpack(words);
 }
 
 }  // namespace
 
 void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& kv, Driver* driver, EngineStats& st,
-                const std::function<void(int32_t)>& before_step) {
+                const std::function<void(int32_t)>& before_step, int max_in_flight) {
     const auto t0 = Clock::now();
-    std::vector<float> logits;  // [n_sample, n_vocab] on the driver
+    const bool pipelined = grid.pp_size > 1;
+    const int n_vocab = model.config().n_vocab;
+    std::vector<float> logits;  // [n_sample, n_vocab]
     DeviceStep dev;
+    AsyncSend plan_to_next, logits_to_driver;
     auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
-    for (int32_t step = 0;; step++) {
+    // The driver takes the oldest plan's logits from the last stage and samples. A plan that samples nothing
+    // (a prompt chunk) sends none.
+    auto collect = [&] {
+        logits.resize(size_t(driver->oldest_n_sample() * n_vocab));
+        if (!logits.empty())
+            recv_floats(logits.data(), logits.size(), grid.pp_comm, grid.pp_size - 1, kTagLogits,
+                        "logits from the last stage");
+        driver->postprocess(logits, n_vocab);
+    };
+    for (int32_t step = 0;;) {
         const auto s0 = Clock::now();
-        StepPlan mine = driver ? driver->schedule(step) : StepPlan{};
+        StepPlan mine;
+        if (driver) {
+            if (driver->n_in_flight() >= max_in_flight) {
+                collect();
+                continue;
+            }
+            mine = driver->schedule(step);
+            if (!mine.stop && mine.n_tokens() == 0) {  // all it could plan is in flight, or not arrived yet
+                if (driver->n_in_flight() > 0) collect();
+                continue;
+            }
+        }
         const auto w0 = Clock::now();
-        const StepPlan plan = broadcast_plan(mine, grid);
+        const StepPlan plan = distribute_plan(mine, grid, plan_to_next);
         const auto f0 = Clock::now();
         st.plan_wait_seconds += seconds(w0, f0);
         if (plan.stop) break;
@@ -44,12 +77,19 @@ void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& 
         upload_plan(be, plan, kv.block_size, dev);
         model.forward(dev.inputs, kv, logits);
         st.forward_seconds += seconds(f0, Clock::now());
-        if (driver) driver->postprocess(plan, logits, model.config().n_vocab);
+        if (pipelined && !logits.empty()) {  // the last stage's tp_rank 0
+            logits_to_driver.wait("logits to the driver");
+            logits_to_driver.start(logits.data(), logits.size() * 4, grid.pp_comm, 0, kTagLogits);
+        }
+        if (driver && !pipelined) driver->postprocess(logits, n_vocab);
         st.steps.push_back({step, step_phase(plan), plan.n_seqs(), plan.n_tokens(), int64_t(plan.sample_rows.size()),
                             seconds(s0, Clock::now())});
         st.n_steps++;
         st.n_tokens += plan.n_tokens();
+        step++;
     }
+    plan_to_next.wait("step plan to the next stage");
+    logits_to_driver.wait("logits to the driver");
     st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 }
 

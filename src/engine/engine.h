@@ -22,7 +22,9 @@ struct EngineStats {
 // `driver` is non-null on world rank 0 only. Returns when the driver broadcasts the stop plan; `st` is
 // filled as the loop goes (a failure report reads it mid-run).
 // before_step (may be empty) runs on every rank before each step's forward: the fault-injection hook.
+// max_in_flight: with pipeline stages, how many plans the driver keeps in the pipeline at once (vLLM keeps
+// one per stage), each over sequences of its own; 1 = one batch at a time.
 void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& kv, Driver* driver, EngineStats& st,
-                const std::function<void(int32_t)>& before_step = {});
+                const std::function<void(int32_t)>& before_step = {}, int max_in_flight = 1);
 
 }  // namespace ls

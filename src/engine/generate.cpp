@@ -78,11 +78,12 @@ int run_generate(const RunOptions& o) {
     }
     load_runtime(*rt, o);
 
+    const int in_flight = o.pipeline_batches_in_flight ? o.pipeline_batches_in_flight : rt->grid.pp_size;
     std::optional<BlockManager> blocks;
     std::optional<Driver> driver;
     if (is_driver) {
         blocks.emplace(rt->kv.n_blocks, rt->kv.block_size);
-        DriverConfig dc{{o.max_num_seqs, rt->max_num_batched_tokens}, o.stop, o.ignore_eos, rt->cfg.eos_id};
+        DriverConfig dc{{o.max_num_seqs, rt->max_num_batched_tokens}, o.stop, o.ignore_eos, rt->cfg.eos_id, in_flight};
         driver.emplace(dc, &*tok, requests, *blocks);
     }
     EngineStats st;
@@ -91,7 +92,8 @@ int run_generate(const RunOptions& o) {
     try {
         maybe_inject_fault(fault, rt->grid.world_rank, -1);
         run_engine(rt->grid, *rt->be, *rt->model, rt->kv, driver ? &*driver : nullptr, st,
-               [&](int32_t step) { maybe_inject_fault(fault, rt->grid.world_rank, step); });
+               [&](int32_t step) { maybe_inject_fault(fault, rt->grid.world_rank, step); },
+                   in_flight);
     } catch (const std::exception& e) {
         fail(e.what());  // here, not in main: the incomplete report reads this frame's state
     }

@@ -41,7 +41,6 @@ StepPlan profile_plan(const KvSizingConfig& c) {
 }  // namespace
 
 KvSizing size_kv_cache(const ProcessGrid& grid, Backend& be, OptModel& model, const KvSizingConfig& c) {
-    const ModelConfig& cfg = model.config();
     KvSizing s;
     s.total_memory = be.total_memory();
     s.weight_bytes = model.weight_bytes().total();

@@ -33,9 +33,19 @@ void Scheduler::preempt(Sequence* s) {
     waiting_.push_front(s);
 }
 
+bool Scheduler::has_schedulable() const {
+    if (!waiting_.empty()) return true;
+    for (const Sequence* s : running_)
+        if (!s->in_flight) return true;
+    return false;
+}
+
 bool Scheduler::reserve(Sequence* s, int n_tokens) {
     while (!blocks_.can_grow(*s, n_tokens)) {
-        Sequence* victim = running_.back();
+        // The newest sequence not in flight: one in flight is still being computed with its blocks.
+        auto it = std::find_if(running_.rbegin(), running_.rend(), [](const Sequence* x) { return !x->in_flight; });
+        if (it == running_.rend()) return false;
+        Sequence* victim = *it;
         preempt(victim);
         if (victim == s) return false;
     }
@@ -43,23 +53,32 @@ bool Scheduler::reserve(Sequence* s, int n_tokens) {
     return true;
 }
 
-StepPlan Scheduler::schedule(int32_t step) {
+StepPlan Scheduler::schedule(int32_t step, int seq_cap) {
     StepPlan plan;
     plan.step = step;
     scheduled_.clear();
     int budget = cfg_.max_num_batched_tokens;
 
     // Running sequences first, oldest first, so that the newest is the one preempted.
-    for (size_t i = 0; i < running_.size() && budget > 0;) {
+    for (size_t i = 0; i < running_.size() && budget > 0 && int(scheduled_.size()) < seq_cap;) {
         Sequence* s = running_[i];
+        if (s->in_flight) {
+            i++;
+            continue;
+        }
         const int n = std::min(s->n_tokens() - s->n_computed, budget);
-        if (!reserve(s, s->n_computed + n)) continue;  // s itself was preempted (it was the newest)
+        const size_t before = running_.size();
+        if (!reserve(s, s->n_computed + n)) {
+            if (running_.size() == before) i++;  // no room now, s stays running; else s itself was preempted
+            continue;
+        }
         scheduled_.push_back({s, n, s->n_computed + n == s->n_tokens()});
         budget -= n;
         i++;
     }
     // Then admit waiting sequences (preempted ones are at the front) while everything allows.
-    while (!waiting_.empty() && budget > 0 && int(running_.size()) < cfg_.max_num_seqs) {
+    while (!waiting_.empty() && budget > 0 && int(running_.size()) < cfg_.max_num_seqs &&
+           int(scheduled_.size()) < seq_cap) {
         Sequence* s = waiting_.front();
         const int n = std::min(s->n_tokens() - s->n_computed, budget);
         if (!blocks_.can_grow(*s, s->n_computed + n)) break;
@@ -71,6 +90,7 @@ StepPlan Scheduler::schedule(int32_t step) {
         budget -= n;
     }
 
+    for (const auto& sc : scheduled_) sc.seq->in_flight = true;
     for (const auto& sc : scheduled_) plan.max_blocks = std::max(plan.max_blocks, int32_t(sc.seq->block_table.size()));
     plan.query_start.push_back(0);
     for (const auto& sc : scheduled_) {

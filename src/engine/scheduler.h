@@ -1,6 +1,8 @@
 // The driver's continuous batching, in vLLM's manner: running sequences first (one decode token each, or the
 // next chunk of a long prompt), then waiting ones while sequences, tokens and KV blocks allow. When blocks
 // run out, the newest running sequence is preempted: its blocks are freed and it is recomputed later.
+// With pipeline parallelism several plans are in flight at once; a sequence in one of them is skipped (and
+// never preempted) until its logits are back, so the plans in flight hold disjoint sequences.
 #pragma once
 #include <deque>
 #include <vector>
@@ -31,8 +33,12 @@ public:
     bool add(Sequence* s);
     bool has_work() const { return !waiting_.empty() || !running_.empty(); }
 
-    StepPlan schedule(int32_t step);
+    // Marks its sequences in flight; may be empty while others are. seq_cap bounds the plan's sequences (a
+    // pipeline splits them over the plans in flight).
+    StepPlan schedule(int32_t step, int seq_cap = 1 << 30);
+    int n_unfinished() const { return int(waiting_.size() + running_.size()); }
     const std::vector<ScheduledSeq>& scheduled() const { return scheduled_; }
+    bool has_schedulable() const;  // waiting, or running and not in flight
     // After sampling: a finished sequence leaves the running set and gives back its blocks.
     void finish(Sequence* s);
 

@@ -23,6 +23,7 @@ struct Sequence {
 
     SeqStatus status = SeqStatus::Waiting;
     int n_computed = 0;               // tokens whose K/V are in the cache
+    bool in_flight = false;           // in a plan whose logits are not back yet (pipeline parallelism)
     std::vector<int32_t> block_table;
     int n_preemptions = 0;
 

@@ -110,17 +110,6 @@ void OptModel::forward(const StepInputs& in, KvCache& kv, std::vector<float>& lo
     } else {
         head_forward(in, h, logits);
     }
-    // The driver (pp_rank 0, tp_rank 0) samples; with several stages the last one's tp_rank 0 sends it the
-    // logits through their PP group.
-    const int64_t n_sample = in.sample_rows.numel();
-    if (stage_.pp_size == 1 || tp_.rank() != 0 || n_sample == 0) return;
-    if (stage_.last()) {
-        stage_.pp->send(make_tensor(logits.data(), DType::F32, {int64_t(logits.size())}), 0);
-        logits.clear();
-    } else if (stage_.first()) {
-        logits.resize(size_t(n_sample * cfg_.n_vocab));
-        stage_.pp->recv(make_tensor(logits.data(), DType::F32, {int64_t(logits.size())}), stage_.pp_size - 1);
-    }
 }
 
 void OptModel::head_forward(const StepInputs& in, const Tensor& h, std::vector<float>& logits) {

@@ -48,9 +48,9 @@ public:
     OptModel(const OptModel&) = delete;  // the LM head points at this object's embedding
     OptModel& operator=(const OptModel&) = delete;
 
-    // Runs one step: the first stage embeds, the others receive the previous stage's hidden states; the last
-    // stage computes the logits and, with several stages, sends them to the driver. On the driver (pp_rank 0,
-    // tp_rank 0) `logits` receives [n_sample, n_vocab]; elsewhere it is left empty.
+    // Runs this stage's part of one step: the first stage embeds, the others receive the previous stage's
+    // hidden states; the last stage computes the logits: [n_sample, n_vocab] in `logits` on its tp_rank 0
+    // (the engine gets them to the driver), empty elsewhere.
     void forward(const StepInputs& in, KvCache& kv, std::vector<float>& logits);
     const PipelineStage& stage() const { return stage_; }
 

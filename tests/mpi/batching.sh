@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # 40 prompts of mixed lengths, batched under a KV budget small enough to force preemption and with chunked
 # prefill, at tp 1 and 2: every request's greedy tokens equal its tokens when run alone (--max-num-seqs 1),
-# and the prompts of ../shared/expected still give Hugging Face's tokens. A request that can never fit in the
+# and the prompts of ../shared/expected still give Hugging Face's tokens; also at pp 2 with two batches in
+# flight, each holding its own sequences. A request that can never fit in the
 # cache gets an error in its JSON entry while the others complete.
 # usage: batching.sh LOCKSTEP SHARED_DIR WORKDIR
 set -eu
@@ -18,20 +19,24 @@ for i in range(33):
 print("\n".join(prompts))
 PY
 gen() { local np=$1 out=$2; shift 2
-  "$here/lsrun.sh" "$np" "$bin" generate --model "$model" -tp "$np" --quiet --temperature 0 --max-tokens 32 \
+  local g=(-tp "$np"); [ "$np" = pp2 ] && { np=2; g=(-pp 2); }
+  "$here/lsrun.sh" "$np" "$bin" generate --model "$model" "${g[@]}" --quiet --temperature 0 --max-tokens 32 \
       --output-json "$work/$out" "$@" 2> "$work/$out.log" || { cat "$work/$out.log"; exit 1; }
 }
 gen 1 alone.json --prompts-file "$work/prompts.txt" --max-num-seqs 1
 batch=(--prompts-file "$work/prompts.txt" --max-num-batched-tokens 64 --max-num-seqs 16 --gpu-memory-utilization 0.8)
-for np in 1 2; do
+for np in 1 2 pp2; do
   gen "$np" probe-tp$np.json "${batch[@]}" --device-memory 256MiB
   # The device memory that leaves 20 blocks (320 tokens) per rank: 40 requests of up to 128 tokens must queue
   # and preempt.
   mem=$(/usr/bin/python3 -c '
 import re, sys
-w, a = map(int, re.search(r"− weights (\d+) − activation peak (\d+)", open(sys.argv[1]).read()).groups())
-block = int(re.search(r"= (\d+) bytes per block", open(sys.argv[1]).read()).group(1))
-print(int((w + a + 20 * block + block // 2) / 0.8) + 1)' "$work/probe-tp$np.json.log")
+log = open(sys.argv[1]).read()
+# Per rank, the memory that leaves it 20 blocks (pipeline stages hold different weights); the lines of the
+# ranks interleave, so they are joined by worker name.
+mem = {k: (int(w), int(a)) for k, w, a in re.findall(r"\((Worker\w+)\) memory: .*− weights (\d+) − activation peak (\d+)", log)}
+block = dict(re.findall(r"\((Worker\w+)\) # KV blocks: .*= (\d+) bytes per block", log))
+print(int(max((w + a + 20 * int(block[k]) + int(block[k]) // 2) / 0.8 for k, (w, a) in mem.items())) + 1)' "$work/probe-tp$np.json.log")
   gen "$np" batched-tp$np.json "${batch[@]}" --device-memory "$mem"
   grep -E "# KV blocks|generated" "$work/batched-tp$np.json.log" | grep -v TP1
 done
@@ -52,7 +57,7 @@ alone = load("alone.json")
 assert len(alone) == 40
 for i, ref in enumerate(expected):
     assert alone[i]["token_ids"] == ref["generated_ids"], f"request {i} alone differs from Hugging Face"
-for tp in (1, 2):
+for tp in (1, 2, "pp2"):
     batched = load(f"batched-tp{tp}.json")
     log = open(f"{work}/batched-tp{tp}.json.log").read()
     blocks = int(re.search(r"# KV blocks: (\d+)", log).group(1))
