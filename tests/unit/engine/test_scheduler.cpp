@@ -19,6 +19,7 @@ Sequence make_seq(int id, int prompt_len, int max_tokens, int max_len = 1000) {
 void apply(Scheduler& sch, std::vector<Sequence*>& finished) {
     const auto done = sch.scheduled();
     for (const auto& sc : done) {
+        sc.seq->in_flight = false;
         sc.seq->n_computed += sc.n_new_tokens;
         if (!sc.sampled) continue;
         sc.seq->output_ids.push_back(7);
@@ -105,4 +106,25 @@ TEST_CASE("scheduler: --max-num-seqs caps the running set") {
     for (auto& s : seqs) sch.add(&s);
     StepPlan p = sch.schedule(0);
     CHECK(p.n_seqs() == 2);
+}
+
+TEST_CASE("scheduler: plans in flight hold disjoint sequences (pipeline parallelism)") {
+    BlockManager bm(64, 4);
+    Scheduler sch({8, 64}, bm);
+    std::vector<Sequence> seqs;
+    for (int i = 0; i < 4; i++) seqs.push_back(make_seq(i, 3, 4));
+    for (auto& s : seqs) sch.add(&s);
+    StepPlan a = sch.schedule(0, 2);  // two sequences in the first plan
+    CHECK(a.seq_ids == std::vector<int32_t>{0, 1});
+    StepPlan b = sch.schedule(1, 2);  // the other two, while the first plan is in flight
+    CHECK(b.seq_ids == std::vector<int32_t>{2, 3});
+    CHECK_FALSE(sch.has_schedulable());
+    StepPlan c = sch.schedule(2, 2);
+    CHECK(c.n_tokens() == 0);  // everything is in flight
+    seqs[0].in_flight = seqs[1].in_flight = false;  // the first plan's logits are back
+    seqs[0].n_computed = seqs[1].n_computed = 3;
+    seqs[0].output_ids = seqs[1].output_ids = {7};
+    StepPlan d = sch.schedule(3, 2);
+    CHECK(d.seq_ids == std::vector<int32_t>{0, 1});
+    CHECK(d.positions == std::vector<int32_t>{3, 3});
 }
