@@ -16,6 +16,7 @@
 #include "engine/generate.h"
 #include "report/report_command.h"
 #include "tools/make_model.h"
+#include "tools/plan_command.h"
 
 namespace {
 
@@ -23,7 +24,8 @@ const char* kUsage =
     "usage: mpirun -np N lockstep generate --model DIR [-tp N] [--prompt TEXT ...] [flags]   (--help for flags)\n"
     "       mpirun -np N lockstep bench --model DIR [-tp N] --input-len 128 --output-len 128 --num-prompts 32\n"
     "       lockstep report RUN.h5 [OTHER_RUN.h5]\n"
-    "       lockstep make-model --out DIR (--preset opt-125m | --hidden H --layers L --heads A ...)\n";
+    "       lockstep make-model --out DIR (--preset opt-125m | --hidden H --layers L --heads A ...)\n"
+    "       lockstep plan --model DIR-or-config.json -tp N --device-memory 24GB [--dtype float16] [--json]\n";
 
 // OpenBLAS sizes its thread pool when the library loads, before main(): one thread per core in every rank.
 // With several ranks on a host those idle pool threads steal time slices from the other ranks, which then
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
     const std::string cmd = argc > 1 ? argv[1] : "";
     if (cmd == "generate" || cmd == "bench") return run_mpi(argc, argv);
     if (cmd == "make-model") return ls::make_model_main(argc - 1, argv + 1);
+    if (cmd == "plan") return ls::plan_main(argc - 1, argv + 1);
     if (cmd == "report") return ls::report_main(argc - 1, argv + 1);
     if (cmd == "--help" || cmd == "-h") {
         std::fputs(kUsage, stdout);

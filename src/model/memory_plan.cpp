@@ -1,0 +1,188 @@
+// The engine's memory arithmetic replayed from config.json. Each function names the code it mirrors; a change
+// there must be made here too (tests/unit/model/test_memory_plan.cpp loads real models and fails otherwise).
+#include "model/memory_plan.h"
+
+#include <algorithm>
+#include <climits>
+
+#include "core/check.h"
+#include "model/weights.h"
+
+namespace ls {
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The CPU backend counts max(nbytes, 1) per buffer: an empty one still costs a byte of calloc.
+int64_t alloc_bytes(int64_t numel, int64_t elem_bytes) { return std::max<int64_t>(numel * elem_bytes, 1); }
+
+void validate(const MemoryPlanInput& in) {
+    ENSURE(in.tp >= 1, "--tensor-parallel-size must be at least 1, got ", in.tp);
+    validate_tensor_parallel(in.cfg, in.tp);
+    ENSURE(in.dtype_bytes == 2 || in.dtype_bytes == 4, "--dtype: ", in.dtype_bytes,
+           "-byte elements are not supported (float32: 4, float16 and bfloat16: 2)");
+    ENSURE(in.device_memory > 0, "--device-memory must be positive, got ", in.device_memory);
+    ENSURE(in.gpu_memory_utilization > 0 && in.gpu_memory_utilization <= 1,
+           "--gpu-memory-utilization must be in (0, 1], got ", in.gpu_memory_utilization);
+    ENSURE(in.block_size >= 1 && in.block_size <= 1024, "--block-size must be in [1, 1024], got ", in.block_size);
+    ENSURE(in.max_model_len >= 0, "--max-model-len must be positive, got ", in.max_model_len);
+    ENSURE(in.max_model_len <= in.cfg.max_positions, "--max-model-len ", in.max_model_len,
+           " is longer than the model's max_position_embeddings ", in.cfg.max_positions, " (", in.cfg.source, ")");
+    ENSURE(in.max_num_seqs >= 1, "--max-num-seqs must be at least 1, got ", in.max_num_seqs);
+    ENSURE(in.max_num_batched_tokens >= 0, "--max-num-batched-tokens must be positive, got ",
+           in.max_num_batched_tokens);
+    // As engine/runtime.cpp: only an explicit value is held to this.
+    ENSURE(in.max_num_batched_tokens == 0 || in.max_num_batched_tokens >= in.max_num_seqs,
+           "--max-num-batched-tokens ", in.max_num_batched_tokens, " must be at least --max-num-seqs ",
+           in.max_num_seqs);
+}
+
+// model/opt.cpp's constructor with one stage, through parallel/linear.cpp, parallel/embedding.cpp and
+// parallel/shard_loader.cpp: what load_column_parallel / load_row_parallel / load_vocab_parallel_embedding
+// read counts as sharded, what ShardLoader::whole reads as replicated.
+void count_weights(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
+    const int64_t d = c.d_model, e = c.d_embed, d_ff = c.d_ff, n_layers = c.n_layers;
+    const int64_t d_local = d / tp, d_ff_local = d_ff / tp;
+    // The token table is cut into ceil(V/tp)-row blocks; the last rank's padding rows are allocated too.
+    int64_t sharded = ceil_div(c.n_vocab, tp) * e;
+    int64_t replicated = int64_t(c.max_positions + kOptPositionOffset) * d;
+    if (c.has_projection()) replicated += d * e + e * d;  // project_in [d, e], project_out [e, d]
+    if (c.final_layer_norm) replicated += 2 * d;
+    // Column-parallel q, k, v, fc1: weight and bias rows; row-parallel out_proj, fc2: weight columns.
+    const int64_t layer_sharded = 3 * (d_local * d + d_local) + (d_ff_local * d + d_ff_local) + d * d_local +
+                                  d * d_ff_local;
+    // Two layer norms (weight + bias) and the row-parallel biases, added once after the all-reduce.
+    const int64_t layer_replicated = 2 * (2 * d) + d + d;
+    sharded += n_layers * layer_sharded;
+    replicated += n_layers * layer_replicated;
+    p.weight_bytes_sharded = sharded * esize;
+    p.weight_bytes_replicated = replicated * esize;
+    p.weight_bytes = p.weight_bytes_sharded + p.weight_bytes_replicated;
+}
+
+// engine/kv_sizing.cpp: model.activation_bytes() plus the backend's peak during one forward pass of
+// profile_plan(), whose arrays engine/device_step.cpp uploads as int32.
+void count_activations(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
+    const int64_t n = p.max_num_batched_tokens;
+    const int64_t d_local = int64_t(c.n_heads / tp) * c.d_head(), d_ff_local = c.d_ff / tp;
+    // OptModel's workspace: hidden, normed, proj [n, d]; q, k, v, attn [n, d_local]; ffn [n, d_ff_local];
+    // embed [n, d_embed].
+    p.workspace_bytes = n * (3 * int64_t(c.d_model) + 4 * d_local + d_ff_local + c.d_embed) * esize;
+
+    // profile_plan(): sequences of min(max_model_len, max_num_batched_tokens) tokens (the last one shorter)
+    // until the token budget or max_num_seqs runs out; the last token of each is sampled.
+    const int64_t len_max = std::min(p.max_model_len, p.max_num_batched_tokens);
+    const int64_t max_blocks = ceil_div(len_max, p.block_size);
+    int64_t left = p.max_num_batched_tokens, n_tokens = 0, n_seqs = 0;
+    while (left > 0 && n_seqs < p.max_num_seqs) {
+        const int64_t len = std::min(len_max, left);
+        n_tokens += len;
+        n_seqs++;
+        left -= len;
+    }
+    p.profile_tokens = n_tokens;
+    p.profile_seqs = n_seqs;
+
+    // Step arrays: token_ids, positions, slot_mapping [n_tokens]; query_start [n_seqs + 1];
+    // block_tables [n_seqs, max_blocks]; sample_rows [n_seqs]. All alive through the pass.
+    const int64_t i32 = 4;
+    int64_t t = 3 * alloc_bytes(n_tokens, i32) + alloc_bytes(n_seqs + 1, i32) +
+                alloc_bytes(n_seqs * max_blocks, i32) + alloc_bytes(n_seqs, i32);
+    // ParallelLMHead::forward holds the local logits [n_sample, n_vocab_local] and, with tp > 1, the gathered
+    // [tp, n_sample, n_vocab_local] at the same time.
+    const int64_t v_local = ceil_div(c.n_vocab, tp);
+    t += alloc_bytes(n_seqs * v_local, esize);
+    if (tp > 1) t += alloc_bytes(tp * n_seqs * v_local, esize);
+    p.transient_bytes = t;
+    p.activation_bytes = p.workspace_bytes + p.transient_bytes;
+}
+
+// engine/kv_sizing.cpp's budget and block count, and engine/runtime.cpp's concurrency line.
+void count_kv(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
+    const int64_t d_local = int64_t(c.n_heads / tp) * c.d_head();
+    p.kv_bytes_per_token = 2 * int64_t(c.n_layers) * d_local * esize;
+    p.block_bytes = p.kv_bytes_per_token * p.block_size;
+    p.kv_budget = int64_t(p.gpu_memory_utilization * p.device_memory) - p.weight_bytes - p.activation_bytes;
+    p.kv_blocks = std::max<int64_t>(0, p.kv_budget / p.block_bytes);
+    p.kv_blocks = std::min<int64_t>(p.kv_blocks, INT32_MAX / p.block_size);  // slots are int32 in the plan
+    p.token_capacity = p.kv_blocks * p.block_size;
+    p.max_concurrency = double(p.token_capacity) / p.max_model_len;
+}
+
+// parallel/linear.cpp (RowParallelLinear: one all-reduce each after out_proj and fc2), parallel/embedding.cpp
+// (one for the embedding, of [n, d_embed]; the logits gather); MpiCommunicator skips all of them at tp = 1.
+void count_collectives(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
+    p.all_reduces_per_step = tp > 1 ? 2 * int64_t(c.n_layers) + 1 : 0;
+    p.layer_all_reduce_bytes_per_token = tp > 1 ? c.d_model * esize : 0;
+    p.embed_all_reduce_bytes_per_token = tp > 1 ? c.d_embed * esize : 0;
+    p.gathers_per_step = tp > 1 ? 1 : 0;
+    p.gather_bytes_per_sample = tp > 1 ? ceil_div(c.n_vocab, tp) * tp * esize : 0;
+}
+
+}  // namespace
+
+MemoryPlan make_memory_plan(const MemoryPlanInput& in) {
+    validate(in);
+    MemoryPlan p;
+    p.tp = in.tp;
+    p.dtype_bytes = in.dtype_bytes;
+    p.block_size = in.block_size;
+    p.device_memory = in.device_memory;
+    p.gpu_memory_utilization = in.gpu_memory_utilization;
+    p.max_num_seqs = in.max_num_seqs;
+    // The defaults of engine/runtime.cpp.
+    p.max_model_len = in.max_model_len ? in.max_model_len : in.cfg.max_positions;
+    p.max_num_batched_tokens = in.max_num_batched_tokens ? in.max_num_batched_tokens : std::max(p.max_model_len, 2048);
+
+    const int64_t esize = in.dtype_bytes;
+    count_weights(in.cfg, in.tp, esize, p);
+    count_activations(in.cfg, in.tp, esize, p);
+    count_kv(in.cfg, in.tp, esize, p);
+    count_collectives(in.cfg, in.tp, esize, p);
+    return p;
+}
+
+int64_t all_reduce_bytes_per_step(const MemoryPlan& p, int64_t n_tokens) {
+    if (p.all_reduces_per_step == 0) return 0;
+    return n_tokens * ((p.all_reduces_per_step - 1) * p.layer_all_reduce_bytes_per_token +
+                       p.embed_all_reduce_bytes_per_token);
+}
+
+int64_t gather_bytes_per_step(const MemoryPlan& p, int64_t n_sample) {
+    return p.gathers_per_step * n_sample * p.gather_bytes_per_sample;
+}
+
+std::vector<std::pair<std::string, double>> memory_plan_fields(const MemoryPlan& p) {
+    return {
+        {"tensor_parallel_size", p.tp},
+        {"dtype_bytes", p.dtype_bytes},
+        {"device_memory", p.device_memory},
+        {"gpu_memory_utilization", p.gpu_memory_utilization},
+        {"block_size", p.block_size},
+        {"max_model_len", p.max_model_len},
+        {"max_num_batched_tokens", p.max_num_batched_tokens},
+        {"max_num_seqs", p.max_num_seqs},
+        {"weight_bytes_sharded", double(p.weight_bytes_sharded)},
+        {"weight_bytes_replicated", double(p.weight_bytes_replicated)},
+        {"weight_bytes", double(p.weight_bytes)},
+        {"profile_tokens", double(p.profile_tokens)},
+        {"profile_seqs", double(p.profile_seqs)},
+        {"workspace_bytes", double(p.workspace_bytes)},
+        {"transient_bytes", double(p.transient_bytes)},
+        {"activation_bytes", double(p.activation_bytes)},
+        {"kv_bytes_per_token", double(p.kv_bytes_per_token)},
+        {"block_bytes", double(p.block_bytes)},
+        {"kv_budget", double(p.kv_budget)},
+        {"kv_blocks", double(p.kv_blocks)},
+        {"token_capacity", double(p.token_capacity)},
+        {"max_concurrency", p.max_concurrency},
+        {"all_reduces_per_step", double(p.all_reduces_per_step)},
+        {"layer_all_reduce_bytes_per_token", double(p.layer_all_reduce_bytes_per_token)},
+        {"embed_all_reduce_bytes_per_token", double(p.embed_all_reduce_bytes_per_token)},
+        {"gathers_per_step", double(p.gathers_per_step)},
+        {"gather_bytes_per_sample", double(p.gather_bytes_per_sample)},
+    };
+}
+
+}  // namespace ls

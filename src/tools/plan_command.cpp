@@ -1,0 +1,237 @@
+// `lockstep plan`: flags (the names of `lockstep generate`) → MemoryPlanInput → make_memory_plan → a table
+// or JSON. A plain process: the prediction needs only config.json, so it answers "how many GPUs, how many KV
+// blocks" for models far larger than this machine could load.
+#include "tools/plan_command.h"
+
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/model_config.h"
+#include "config/options.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "model/memory_plan.h"
+
+namespace ls {
+namespace {
+
+namespace po = boost::program_options;
+
+struct PlanOptions {
+    std::string model;
+    int tp = 1, pp = 1;
+    std::string dtype = "float32";
+    std::string device_memory;
+    double gpu_memory_utilization = 0.9;
+    int block_size = 16;
+    int max_model_len = 0;
+    int max_num_seqs = 256;
+    int max_num_batched_tokens = 0;
+    bool json = false;
+};
+
+po::options_description describe(PlanOptions& o) {
+    po::options_description d(
+        "lockstep plan: predict each rank's weights, activation peak, KV blocks and collectives from\n"
+        "config.json alone (no weights loaded, no MPI). Exit code 0: it fits; 1: no KV block would be left");
+    d.add_options()
+        ("help,h", "show this help")
+        ("model", po::value(&o.model)->required(), "model directory or its config.json")
+        ("tensor-parallel-size", po::value(&o.tp)->default_value(1), "tensor-parallel ranks (-tp)")
+        ("pipeline-parallel-size", po::value(&o.pp)->default_value(1), "pipeline stages (-pp); only 1 for now")
+        ("device-memory", po::value(&o.device_memory)->required(),
+         "memory of one rank's device, e.g. 24GB (an L4), 80GiB, 22.5GiB")
+        ("gpu-memory-utilization", po::value(&o.gpu_memory_utilization)->default_value(0.9, "0.9"),
+         "fraction of the device memory for weights, activations and the KV cache")
+        ("dtype", po::value(&o.dtype)->default_value("float32"),
+         "float32 (the CPU engine; also auto), float16 or bfloat16: bytes of weights, activations and KV")
+        ("block-size", po::value(&o.block_size)->default_value(16), "tokens per KV-cache block")
+        ("max-model-len", po::value(&o.max_model_len)->default_value(0),
+         "longest sequence in tokens (default: the model's max_position_embeddings)")
+        ("max-num-seqs", po::value(&o.max_num_seqs)->default_value(256), "most sequences in one step")
+        ("max-num-batched-tokens", po::value(&o.max_num_batched_tokens)->default_value(0),
+         "most tokens in one step, the profiling pass's size (default: max(max-model-len, 2048))")
+        ("json", po::bool_switch(&o.json), "print JSON instead of the table");
+    return d;
+}
+
+// vLLM's -tp/-pp, spelled out for Boost (whose short options are one character), as config/options.cpp does.
+std::vector<std::string> spell_out_aliases(int argc, char** argv) {
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        if (a == "-tp") a = "--tensor-parallel-size";
+        if (a == "-pp") a = "--pipeline-parallel-size";
+        if (a.rfind("-tp=", 0) == 0) a = "--tensor-parallel-size=" + a.substr(4);
+        if (a.rfind("-pp=", 0) == 0) a = "--pipeline-parallel-size=" + a.substr(4);
+        args.push_back(a);
+    }
+    return args;
+}
+
+int dtype_bytes(const std::string& dtype) {
+    if (dtype == "float32" || dtype == "auto") return 4;
+    if (dtype == "float16" || dtype == "bfloat16") return 2;
+    raise("--dtype must be float32, float16 or bfloat16 (auto = float32, as the CPU engine), got \"", dtype, "\"");
+}
+
+// Parses and checks the flags; nullopt after --help. Throws ls::Error naming the flag at fault.
+std::optional<MemoryPlanInput> parse(int argc, char** argv, PlanOptions& o) {
+    const po::options_description desc = describe(o);
+    // Words that are not flags land in a hidden option, so that the error can quote them.
+    po::options_description hidden, all;
+    hidden.add_options()("stray", po::value<std::vector<std::string>>());
+    all.add(desc).add(hidden);
+    po::positional_options_description positional;
+    positional.add("stray", -1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(spell_out_aliases(argc, argv)).options(all).positional(positional).run(),
+                  vm);
+        if (vm.count("help")) {
+            std::cout << desc << "\n";
+            return std::nullopt;
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        raise(e.what(), "\n(see lockstep plan --help)");
+    }
+    if (vm.count("stray")) raise("unexpected argument '", vm["stray"].as<std::vector<std::string>>()[0], "'");
+    ENSURE(o.pp >= 1, "--pipeline-parallel-size must be at least 1, got ", o.pp);
+    ENSURE(o.pp == 1, "--pipeline-parallel-size ", o.pp,
+           ": pipeline parallelism is not implemented yet in lockstep plan (plan one stage: -pp 1)");
+
+    MemoryPlanInput in;
+    in.tp = o.tp;
+    in.dtype_bytes = dtype_bytes(o.dtype);
+    in.device_memory = parse_size(o.device_memory, "--device-memory");
+    in.gpu_memory_utilization = o.gpu_memory_utilization;
+    in.block_size = o.block_size;
+    in.max_model_len = o.max_model_len;
+    in.max_num_seqs = o.max_num_seqs;
+    in.max_num_batched_tokens = o.max_num_batched_tokens;
+    ENSURE(o.tp >= 1, "--tensor-parallel-size must be at least 1, got ", o.tp);
+    in.cfg = load_model_config(o.model);  // names the file and field at fault
+    return in;
+}
+
+void row(const std::string& what, int64_t bytes, const std::string& note = "") {
+    const std::string tail = note.empty() ? "" : "  " + note;
+    std::printf("  %-58s %16lld%s\n", what.c_str(), static_cast<long long>(bytes), tail.c_str());
+}
+
+// format_bytes, with a sign: a budget is negative when the weights alone do not fit.
+std::string human(double bytes) { return bytes < 0 ? "-" + format_bytes(-bytes) : format_bytes(bytes); }
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+void print_table(const PlanOptions& o, const MemoryPlanInput& in, const MemoryPlan& p) {
+    const ModelConfig& c = in.cfg;
+    std::printf("lockstep plan: %s\n", c.source.c_str());
+    std::printf("  OPT, %d layers, hidden %d, %d heads, ffn %d, vocab %d, %s%s\n", c.n_layers, c.d_model, c.n_heads,
+                c.d_ff, c.n_vocab, c.pre_ln ? "pre-LN" : "post-LN",
+                c.has_projection() ? cat(", word_embed_proj_dim ", c.d_embed).c_str() : "");
+    std::printf("  tp %d, pp 1, dtype %s (%d bytes), device %s (%.0f bytes) x %g, block size %d,\n", p.tp,
+                o.dtype.c_str(), p.dtype_bytes, format_bytes(p.device_memory).c_str(), p.device_memory,
+                p.gpu_memory_utilization, p.block_size);
+    std::printf("  max_model_len %d, max_num_batched_tokens %d, max_num_seqs %d\n\n", p.max_model_len,
+                p.max_num_batched_tokens, p.max_num_seqs);
+
+    std::printf("%-61s%16s\n", cat("per rank (tp ", p.tp, ": every rank of the group alike)").c_str(), "bytes");
+    row("weights", p.weight_bytes, format_bytes(double(p.weight_bytes)));
+    row("  sharded (1/tp of each split tensor)", p.weight_bytes_sharded);
+    row("  replicated (norms, positions, row-parallel biases)", p.weight_bytes_replicated);
+    row(cat("activation peak (profiled at ", p.max_num_batched_tokens, " tokens)"), p.activation_bytes,
+        format_bytes(double(p.activation_bytes)));
+    row(cat("  workspace (", p.max_num_batched_tokens, " rows)"), p.workspace_bytes);
+    row(cat("  step arrays + logits (", p.profile_tokens, " tokens, ", p.profile_seqs, " sampled)"), p.transient_bytes);
+    row(cat("KV budget = ", p.gpu_memory_utilization, " x device - weights - activations"), p.kv_budget,
+        human(double(p.kv_budget)));
+    row(cat("KV bytes per token (2 x ", c.n_layers, " layers x ", c.d_model / p.tp, " x ", p.dtype_bytes, " B)"),
+        p.kv_bytes_per_token);
+    row(cat("bytes per block (", p.block_size, " tokens)"), p.block_bytes);
+    row("# KV blocks (per worker)", p.kv_blocks);
+    row("token capacity", p.token_capacity,
+        "KV cache " + format_bytes(double(p.token_capacity * p.kv_bytes_per_token)));
+    std::printf("  %-58s %16s\n\n", cat("maximum concurrency for ", p.max_model_len, " tokens per request").c_str(),
+                fmt("%.2fx", p.max_concurrency).c_str());
+
+    std::printf("per step of n tokens, s of them sampled (a decode step: n = s = running sequences)\n");
+    if (p.tp == 1) {
+        std::printf("  no collectives at tp 1\n");
+    } else {
+        std::printf("  all-reduces: %lld = 2 x %d layers + 1 (embedding), each n x %d x %d bytes\n",
+                    static_cast<long long>(p.all_reduces_per_step), c.n_layers, c.d_model, p.dtype_bytes);
+        if (c.has_projection())
+            std::printf("    (the embedding's is n x %d x %d bytes: word_embed_proj_dim)\n", c.d_embed, p.dtype_bytes);
+        std::printf("  logits gather to tp_rank 0: s x %lld x %d ranks x %d bytes\n",
+                    static_cast<long long>(p.gather_bytes_per_sample / p.tp / p.dtype_bytes), p.tp, p.dtype_bytes);
+        for (int64_t s : {int64_t(1), int64_t(p.max_num_seqs)})
+            std::printf("  decode step of %lld sequence(s): all-reduces %lld bytes, gather %lld bytes\n",
+                        static_cast<long long>(s), static_cast<long long>(all_reduce_bytes_per_step(p, s)),
+                        static_cast<long long>(gather_bytes_per_step(p, s)));
+    }
+    if (!p.fits())
+        std::printf("\ndoes not fit: %g x %s leaves %s after the weights and activations, less than one block "
+                    "(%lld bytes);\nthe engine would stop with \"no memory left for the KV cache\". Raise -tp or "
+                    "--device-memory.\n",
+                    p.gpu_memory_utilization, format_bytes(p.device_memory).c_str(),
+                    human(double(p.kv_budget)).c_str(),
+                    static_cast<long long>(p.block_bytes));
+}
+
+void print_json(const PlanOptions& o, const MemoryPlanInput& in, const MemoryPlan& p) {
+    nlohmann::json j;
+    j["model"] = o.model;
+    j["config"] = in.cfg.source;
+    j["dtype"] = o.dtype;
+    j["pipeline_parallel_size"] = 1;
+    for (const auto& [name, value] : memory_plan_fields(p)) {
+        // Counts and bytes as integers (exact below 2^53); fractions such as the utilization as they are.
+        if (value == std::floor(value) && std::fabs(value) < 0x1p53)
+            j[name] = int64_t(value);
+        else
+            j[name] = value;
+    }
+    j["fits"] = p.fits();
+    j["decode_step_1_seq"] = {{"all_reduce_bytes", all_reduce_bytes_per_step(p, 1)},
+                              {"gather_bytes", gather_bytes_per_step(p, 1)}};
+    j["decode_step_max_num_seqs"] = {{"n_seqs", p.max_num_seqs},
+                                     {"all_reduce_bytes", all_reduce_bytes_per_step(p, p.max_num_seqs)},
+                                     {"gather_bytes", gather_bytes_per_step(p, p.max_num_seqs)}};
+    std::cout << j.dump(2) << "\n";
+}
+
+}  // namespace
+
+int plan_main(int argc, char** argv) {
+    PlanOptions o;
+    MemoryPlanInput in;
+    MemoryPlan p;
+    try {
+        std::optional<MemoryPlanInput> parsed = parse(argc, argv, o);
+        if (!parsed) return 0;
+        in = *parsed;
+        p = make_memory_plan(in);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 2;
+    }
+    if (o.json)
+        print_json(o, in, p);
+    else
+        print_table(o, in, p);
+    return p.fits() ? 0 : 1;
+}
+
+}  // namespace ls
