@@ -39,7 +39,8 @@ TEST_CASE("options: errors name the flag and exit 2") {
     expect({"--model", "m"}, "no prompts");
     expect({"--model", "m", "--prompt", "x", "--top-p", "1.5"}, "--top-p");
     expect({"--model", "m", "--prompt", "x", "-tp", "0"}, "--tensor-parallel-size");
-    expect({"--model", "m", "--prompt", "x", "-pp", "2"}, "not implemented yet");
+    expect({"--model", "m", "--prompt", "x", "--pipeline-batches-in-flight", "-1"}, "--pipeline-batches-in-flight");
+    CHECK(parse({"--model", "m", "--prompt", "x", "-pp", "2"}).run.pipeline_parallel_size == 2);
     expect({"--model", "m", "--prompt", "x", "--dtype", "int4"}, "--dtype");
     expect({"--model", "m", "--prompt", "x", "--max-tokens", "abc"}, "max-tokens");
     CHECK(parse({"--help"}).exit_code == 0);
