@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/log.h"
+#include "model/memory_plan.h"
 
 namespace ls {
 
@@ -114,6 +115,19 @@ RunReport driver_report(const RunOptions& o, const Runtime& rt, const EngineStat
                       {"gpu_memory_utilization", o.gpu_memory_utilization}};
     r.steps = st.steps;
     if (requests) r.requests = request_records(*requests);
+    if (rt.grid.pp_size == 1) {  // lockstep plan's prediction for these settings, next to what was measured
+        MemoryPlanInput in;
+        in.cfg = rt.cfg;
+        in.tp = rt.grid.tp_size;
+        in.dtype_bytes = int(dtype_size(rt.be->compute_dtype()));
+        in.device_memory = rt.sizing.total_memory;
+        in.gpu_memory_utilization = o.gpu_memory_utilization;
+        in.block_size = rt.kv.block_size;
+        in.max_model_len = rt.max_model_len;
+        in.max_num_batched_tokens = rt.max_num_batched_tokens;
+        in.max_num_seqs = o.max_num_seqs;
+        r.plan = memory_plan_fields(make_memory_plan(in));
+    }
     return r;
 }
 

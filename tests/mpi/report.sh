@@ -10,8 +10,8 @@ model=$shared/models/opt-tiny
 rm -rf "$work"; mkdir -p "$work"
 args=(generate --model "$model" --quiet --temperature 0 --max-tokens 16 --prompt "Hello, my dog is cute"
       --prompt "The capital of France is" --prompt "Q: Why is the sky blue? A: Because" --prompt "def f(x):")
-"$here/lsrun.sh" 1 "$bin" "${args[@]}" -tp 1 --report "$work/tp1.h5" 2> "$work/tp1.log" || { cat "$work/tp1.log"; exit 1; }
-"$here/lsrun.sh" 2 "$bin" "${args[@]}" -tp 2 --report "$work/tp2.h5" 2> "$work/tp2.log" || { cat "$work/tp2.log"; exit 1; }
+"$here/lsrun.sh" 1 "$bin" "${args[@]}" -tp 1 --device-memory 512MiB --report "$work/tp1.h5" 2> "$work/tp1.log" || { cat "$work/tp1.log"; exit 1; }
+"$here/lsrun.sh" 2 "$bin" "${args[@]}" -tp 2 --device-memory 512MiB --report "$work/tp2.h5" 2> "$work/tp2.log" || { cat "$work/tp2.log"; exit 1; }
 h5dump -H "$work/tp2.h5" > /dev/null
 
 /usr/bin/python3 - "$work" <<'PY'
@@ -38,6 +38,13 @@ for f, tp in ((a, 1), (b, 2)):
     assert list(q["output_len"][:]) == [16] * 4 and list(q["finish_reason"][:]) == [b"length"] * 4
     assert list(q["itl_offsets"][:]) == [0, 15, 30, 45, 60] and len(q["itl_s"]) == 60
     assert (q["ttft_s"][:] > 0).all()
+for f in (a, b):  # lockstep plan's prediction: weights exact, KV blocks within 5%
+    pl, r = f["plan"], f["ranks"]
+    assert pl["weight_bytes_sharded"][0] == r["weight_bytes_sharded"][0], (pl["weight_bytes_sharded"][0], r["weight_bytes_sharded"][0])
+    assert pl["weight_bytes_replicated"][0] == r["weight_bytes_replicated"][0]
+    assert abs(pl["kv_blocks"][0] / r["kv_blocks_local"][0] - 1) <= 0.05, (pl["kv_blocks"][0], r["kv_blocks_local"][0])
+    print(f"tp{f.attrs['tensor_parallel_size']}: plan predicted weights {pl['weight_bytes_sharded'][0] + pl['weight_bytes_replicated'][0]:.0f} bytes "
+          f"(measured the same) and {pl['kv_blocks'][0]:.0f} KV blocks (measured {r['kv_blocks_local'][0]:.0f})")
 sharded1 = a["ranks/weight_bytes_sharded"][0]
 assert b["ranks/weight_bytes_sharded"][:].sum() == sharded1
 assert (b["ranks/weight_bytes_replicated"][:] == a["ranks/weight_bytes_replicated"][0]).all()
