@@ -13,12 +13,19 @@ namespace {
 // Polls `test` until it reports done: a short spin, then sched_yield, then sleeps growing to 200 µs.
 template <class Test>
 void poll(Test test, const char* what) {
+    static const bool is_driver = [] {
+        int r = -1;
+        MPI_Comm_rank(MPI_COMM_WORLD, &r);
+        return r == 0;
+    }();
     int done = 0;
     long sleep_ns = 1000;
     for (int iter = 0;; iter++) {
         int rc = test(done);
         if (rc != MPI_SUCCESS) fail_mpi(what, rc, __FILE__, __LINE__);
         if (done) return;
+        // The driver watches for a worker's abort notice while it waits (a dead peer never arrives here).
+        if (is_driver && iter % 256 == 255) check_abort_notice();
         if (iter < 64) continue;
         if (iter < 256) {
             sched_yield();

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 
@@ -25,6 +26,34 @@ std::string where() {
 
 void set_abort_hook(std::function<void(const std::string&)> hook) { g_abort_hook = std::move(hook); }
 
+namespace {
+// Sends the reason to the driver and gives it a few seconds to take the job down (writing its report); the
+// caller aborts if it has not.
+void notify_driver(const std::string& msg) {
+    static std::string text;
+    text = msg;
+    MPI_Request req;
+    if (MPI_Isend(text.data(), int(text.size()), MPI_CHAR, 0, kTagAbortNotice, MPI_COMM_WORLD, &req) != MPI_SUCCESS)
+        return;
+    for (int i = 0; i < 300; i++) {  // 3 s
+        int done = 0;
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        usleep(10'000);
+    }
+}
+}  // namespace
+
+void check_abort_notice() {
+    int flag = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, kTagAbortNotice, MPI_COMM_WORLD, &flag, &st) != MPI_SUCCESS || !flag) return;
+    int n = 0;
+    MPI_Get_count(&st, MPI_CHAR, &n);
+    std::string text(size_t(std::max(n, 0)), '\0');
+    MPI_Recv(text.data(), n, MPI_CHAR, st.MPI_SOURCE, kTagAbortNotice, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    fail(cat("rank ", st.MPI_SOURCE, " failed: ", text));
+}
+
 void fail(const std::string& msg, int code) {
     std::string line = cat(where(), " error: ", msg, "\n");
     // One write() per line so that lines from several ranks do not interleave mid-line.
@@ -41,6 +70,9 @@ void fail(const std::string& msg, int code) {
     if (initialized && !finalized) {
         MPI_Comm_size(MPI_COMM_WORLD, &world_size);
         // MPI_Abort ends every rank; with one rank a plain exit keeps mpirun's output free of the abort banner.
+        int world_rank = 0;
+        MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+        if (world_size > 1 && world_rank != 0) notify_driver(msg);
         if (world_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
         MPI_Finalize();
     }

@@ -32,6 +32,12 @@ template <class... A>
 // uses it to write what it has collected as an incomplete report.
 void set_abort_hook(std::function<void(const std::string&)> hook);
 
+// A worker that fails first tells the driver (world rank 0) on this tag of MPI_COMM_WORLD, so that the driver
+// ends the job itself: it names the failed rank and writes its report, marked incomplete.
+constexpr int kTagAbortNotice = 99;
+// On the driver, inside MPI waits: if a worker sent an abort notice, fail() with it (never returns then).
+void check_abort_notice();
+
 // Reports a failed MPI call by name, with the MPI library's message, file and line, then fail()s.
 [[noreturn]] void fail_mpi(const char* call, int rc, const char* file, int line);
 

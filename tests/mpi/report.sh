@@ -73,4 +73,17 @@ assert f.attrs["complete"] == 0 and b"injected fault" in f.attrs["error"], dict(
 assert len(f["steps/step"]) == 3
 print("incomplete report after the fault:", f.attrs["error"].decode(), "-", len(f["steps/step"]), "steps")' "$work/fail.h5"
 "$bin" report "$work/fail.h5" | grep INCOMPLETE
+# A worker's failure: it tells the driver, who names it, writes the incomplete report and ends the job.
+set +e
+"$here/lsrun.sh" 2 "$bin" "${args[@]}" -tp 2 --report "$work/fail-worker.h5" \
+    --inject-fault rank=1,at=step:5,kind=throw 2> "$work/fail-worker.log"
+code=$?
+set -e
+[ "$code" -ne 0 ] || { echo "FAIL: the injected worker fault did not fail the job"; exit 1; }
+grep "\[rank 0 .*\] error: rank 1 failed: injected fault (kind=throw) on rank 1 at step 5" "$work/fail-worker.log"
+/usr/bin/python3 -c '
+import h5py, sys
+f = h5py.File(sys.argv[1])
+assert f.attrs["complete"] == 0 and b"rank 1 failed" in f.attrs["error"], dict(f.attrs)
+print("incomplete report after the worker fault:", f.attrs["error"].decode())' "$work/fail-worker.h5"
 echo PASS
