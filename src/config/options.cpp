@@ -64,10 +64,11 @@ po::options_description describe(RunOptions& o, std::string& device_memory) {
     return d;
 }
 
-// Boost's short options are one character; vLLM's -tp/-pp are spelled out here.
-std::vector<std::string> spell_out_aliases(int argc, const char* const* argv) {
+}  // namespace
+
+std::vector<std::string> spell_out_parallel_aliases(int argc, const char* const* argv, int first) {
     std::vector<std::string> args;
-    for (int i = 2; i < argc; i++) {
+    for (int i = first; i < argc; i++) {
         std::string a = argv[i];
         if (a == "-tp") a = "--tensor-parallel-size";
         if (a == "-pp") a = "--pipeline-parallel-size";
@@ -77,6 +78,8 @@ std::vector<std::string> spell_out_aliases(int argc, const char* const* argv) {
     }
     return args;
 }
+
+namespace {
 
 void validate(const RunOptions& o) {
     ENSURE(o.tensor_parallel_size >= 1, "--tensor-parallel-size must be at least 1, got ", o.tensor_parallel_size);
@@ -142,7 +145,7 @@ ParsedOptions parse_run_options(int argc, const char* const* argv) {
     for (int i = 0; i < argc; i++) o.command_line += (i ? " " : "") + std::string(argv[i]);
     try {
         po::variables_map vm;
-        po::store(po::command_line_parser(spell_out_aliases(argc, argv)).options(desc).run(), vm);
+        po::store(po::command_line_parser(spell_out_parallel_aliases(argc, argv, 2)).options(desc).run(), vm);
         if (vm.count("help")) {
             out.exit_code = 0;
             out.message = usage.str();

@@ -55,6 +55,10 @@ struct ParsedOptions {
 // argv[0] is the program, argv[1] the subcommand: "generate" or "bench".
 ParsedOptions parse_run_options(int argc, const char* const* argv);
 
+// argv[first..] with vLLM's -tp/-pp spelled out as --tensor-parallel-size/--pipeline-parallel-size (Boost's
+// short options are one character).
+std::vector<std::string> spell_out_parallel_aliases(int argc, const char* const* argv, int first);
+
 // "24GiB", "22.5GiB", "512MiB", "8GB" (10^9), "1048576" → bytes. Throws ls::Error naming `flag`.
 double parse_size(const std::string& text, const char* flag);
 

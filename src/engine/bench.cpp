@@ -9,8 +9,7 @@
 
 #include "core/log.h"
 #include "engine/engine.h"
-#include "engine/fault.h"
-#include "engine/report_collect.h"
+#include "engine/serve.h"
 #include "engine/output.h"
 #include "engine/runtime.h"
 
@@ -125,20 +124,7 @@ int run_bench(const RunOptions& o) {
         DriverConfig dc{{o.max_num_seqs, rt->max_num_batched_tokens}, {}, /*ignore_eos=*/true, rt->cfg.eos_id, in_flight};
         driver.emplace(dc, nullptr, requests, *blocks);
     }
-    EngineStats st;
-    const FaultSpec fault = parse_fault(o.inject_fault);
-    auto hook = arm_incomplete_report(o, *rt, st, &requests);
-    try {
-        maybe_inject_fault(fault, rt->grid.world_rank, -1);
-        run_engine(g, *rt->be, *rt->model, rt->kv, driver ? &*driver : nullptr, st,
-               [&](int32_t step) { maybe_inject_fault(fault, rt->grid.world_rank, step); },
-                   in_flight);
-    } catch (const std::exception& e) {
-        fail(e.what());  // here, not in main: the incomplete report reads this frame's state
-    }
-    log_engine_stats(*rt, st);
-    write_report(o, *rt, st, &requests);
-    hook.reset();  // the complete report is written
+    const EngineStats st = serve(o, *rt, driver ? &*driver : nullptr, requests, in_flight);
     if (!g.is_driver()) return 0;
 
     std::vector<double> ttft, itl;

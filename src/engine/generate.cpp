@@ -8,8 +8,7 @@
 
 #include "core/log.h"
 #include "engine/engine.h"
-#include "engine/fault.h"
-#include "engine/report_collect.h"
+#include "engine/serve.h"
 #include "engine/output.h"
 #include "engine/runtime.h"
 
@@ -86,20 +85,7 @@ int run_generate(const RunOptions& o) {
         DriverConfig dc{{o.max_num_seqs, rt->max_num_batched_tokens}, o.stop, o.ignore_eos, rt->cfg.eos_id, in_flight};
         driver.emplace(dc, &*tok, requests, *blocks);
     }
-    EngineStats st;
-    const FaultSpec fault = parse_fault(o.inject_fault);
-    auto hook = arm_incomplete_report(o, *rt, st, &requests);
-    try {
-        maybe_inject_fault(fault, rt->grid.world_rank, -1);
-        run_engine(rt->grid, *rt->be, *rt->model, rt->kv, driver ? &*driver : nullptr, st,
-               [&](int32_t step) { maybe_inject_fault(fault, rt->grid.world_rank, step); },
-                   in_flight);
-    } catch (const std::exception& e) {
-        fail(e.what());  // here, not in main: the incomplete report reads this frame's state
-    }
-    log_engine_stats(*rt, st);
-    write_report(o, *rt, st, &requests);
-    hook.reset();  // the complete report is written
+    const EngineStats st = serve(o, *rt, driver ? &*driver : nullptr, requests, in_flight);
     if (!is_driver) return 0;
 
     int exit_code = 0;

@@ -61,20 +61,6 @@ po::options_description describe(PlanOptions& o) {
     return d;
 }
 
-// vLLM's -tp/-pp, spelled out for Boost (whose short options are one character), as config/options.cpp does.
-std::vector<std::string> spell_out_aliases(int argc, char** argv) {
-    std::vector<std::string> args;
-    for (int i = 1; i < argc; i++) {
-        std::string a = argv[i];
-        if (a == "-tp") a = "--tensor-parallel-size";
-        if (a == "-pp") a = "--pipeline-parallel-size";
-        if (a.rfind("-tp=", 0) == 0) a = "--tensor-parallel-size=" + a.substr(4);
-        if (a.rfind("-pp=", 0) == 0) a = "--pipeline-parallel-size=" + a.substr(4);
-        args.push_back(a);
-    }
-    return args;
-}
-
 int dtype_bytes(const std::string& dtype) {
     if (dtype == "float32" || dtype == "auto") return 4;
     if (dtype == "float16" || dtype == "bfloat16") return 2;
@@ -92,7 +78,7 @@ std::optional<MemoryPlanInput> parse(int argc, char** argv, PlanOptions& o) {
     positional.add("stray", -1);
     po::variables_map vm;
     try {
-        po::store(po::command_line_parser(spell_out_aliases(argc, argv)).options(all).positional(positional).run(),
+        po::store(po::command_line_parser(spell_out_parallel_aliases(argc, argv, 1)).options(all).positional(positional).run(),
                   vm);
         if (vm.count("help")) {
             std::cout << desc << "\n";

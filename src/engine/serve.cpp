@@ -1,0 +1,25 @@
+#include "engine/serve.h"
+
+#include "engine/fault.h"
+#include "engine/report_collect.h"
+
+namespace ls {
+
+EngineStats serve(const RunOptions& o, Runtime& rt, Driver* driver, const std::vector<Sequence>& requests,
+                  int max_in_flight) {
+    EngineStats st;
+    const FaultSpec fault = parse_fault(o.inject_fault);
+    auto hook = arm_incomplete_report(o, rt, st, &requests);
+    try {
+        maybe_inject_fault(fault, rt.grid.world_rank, -1);
+        run_engine(rt.grid, *rt.be, *rt.model, rt.kv, driver, st,
+                   [&](int32_t step) { maybe_inject_fault(fault, rt.grid.world_rank, step); }, max_in_flight);
+    } catch (const std::exception& e) {
+        fail(e.what());  // here, not in main: the incomplete report reads this frame's state
+    }
+    log_engine_stats(rt, st);
+    write_report(o, rt, st, &requests);
+    return st;
+}
+
+}  // namespace ls
