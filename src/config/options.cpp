@@ -51,6 +51,9 @@ po::options_description describe(RunOptions& o, std::string& device_memory) {
          "memory of the CPU backend's device per rank, e.g. 22.5GiB (default: host RAM / ranks on the host)")
         ("num-gpu-blocks-override", po::value(&o.num_gpu_blocks_override)->default_value(0),
          "use this many KV blocks instead of sizing them from memory")
+        ("collective-timeout", po::value(&o.collective_timeout)->default_value(600),
+         "seconds a rank waits for its peers (plan, collectives, stage hand-off) before ending the job; "
+         "10x while loading; 0: forever")
         ("inject-fault", po::value(&o.inject_fault), "make one rank fail on purpose (tests): "
          "rank=R,at=load|step:N,kind=throw|exit|sigkill")
         ("quiet,q", po::bool_switch(&o.quiet), "do not print the generated text on stdout");
@@ -100,6 +103,8 @@ void validate(const RunOptions& o) {
            o.max_num_batched_tokens);
     ENSURE(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1,
            "--gpu-memory-utilization must be in (0, 1], got ", o.gpu_memory_utilization);
+    ENSURE(o.collective_timeout >= 0, "--collective-timeout must be >= 0 seconds (0: no limit), got ",
+           o.collective_timeout);
     ENSURE(o.num_gpu_blocks_override >= 0, "--num-gpu-blocks-override must be positive");
     if (o.bench) {
         ENSURE(o.input_len >= 1 && o.output_len >= 1 && o.num_prompts >= 1,

@@ -33,7 +33,8 @@ struct RunOptions {
     double device_memory = 0;             // bytes of the "device"; 0 → the CPU backend's share of host RAM
     int num_gpu_blocks_override = 0;      // > 0: use this many KV blocks instead of the sizing (as vLLM)
     std::string output_json;
-    std::string inject_fault;        // test hook: rank=R,at=load|step:N,kind=throw|exit|sigkill
+    double collective_timeout = 600;  // seconds any rank waits for its peers while serving (0: forever)
+    std::string inject_fault;        // test hook: rank=R,at=load|step:N,kind=throw|exit|sigkill|hang
     std::string report;              // HDF5 report path; "" → results/<model>-tp<T>-pp<P>-<time>.h5; "none" → no report
     bool quiet = false;              // no generated text on stdout
     std::string command_line;        // argv joined, for logs and reports

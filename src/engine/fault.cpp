@@ -1,5 +1,7 @@
 #include "engine/fault.h"
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <sstream>
@@ -11,7 +13,7 @@ namespace ls {
 FaultSpec parse_fault(const std::string& spec) {
     FaultSpec f;
     if (spec.empty()) return f;
-    const char* usage = " (expected rank=R,at=load|step:N,kind=throw|exit|sigkill)";
+    const char* usage = " (expected rank=R,at=load|step:N,kind=throw|exit|sigkill|hang)";
     std::stringstream ss(spec);
     bool has_rank = false, has_at = false;
     for (std::string item; std::getline(ss, item, ',');) {
@@ -29,8 +31,8 @@ FaultSpec parse_fault(const std::string& spec) {
                 has_at = f.step >= 0;
             } else if (k == "kind") {
                 f.kind = v == "throw" ? FaultSpec::Kind::Throw : v == "exit" ? FaultSpec::Kind::Exit
-                         : v == "sigkill" ? FaultSpec::Kind::SigKill : FaultSpec::Kind::None;
-                ENSURE(v != "hang", "--inject-fault kind=hang needs the collective watchdog, not implemented yet");
+                         : v == "sigkill" ? FaultSpec::Kind::SigKill : v == "hang" ? FaultSpec::Kind::Hang
+                         : FaultSpec::Kind::None;
                 ENSURE(f.kind != FaultSpec::Kind::None, "--inject-fault ", spec, ": unknown kind \"", v, "\"", usage);
             } else {
                 raise("--inject-fault ", spec, ": unknown \"", item, "\"", usage);
@@ -55,6 +57,9 @@ void maybe_inject_fault(const FaultSpec& f, int world_rank, int step) {
             log_line(cat("[rank ", world_rank, "] injected fault (kind=sigkill) ", where));
             std::raise(SIGKILL);
             break;
+        case FaultSpec::Kind::Hang:
+            log_line(cat("[rank ", world_rank, "] injected fault (kind=hang) ", where, ": stopping here"));
+            for (;;) pause();  // until the job is aborted
         case FaultSpec::Kind::None: break;
     }
 }

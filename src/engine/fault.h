@@ -1,13 +1,14 @@
-// --inject-fault rank=R,at=load|step:N,kind=throw|exit|sigkill: makes one rank fail on purpose, so the tests
-// can check that the whole job ends promptly with a message naming the rank and the cause, and that the
-// driver's report is still written, marked incomplete. (kind=hang arrives with the watchdog.)
+// --inject-fault rank=R,at=load|step:N,kind=throw|exit|sigkill|hang: makes one rank fail on purpose, so the
+// tests can check that the whole job ends promptly with a message naming the rank and the cause, and that
+// the driver's report is still written, marked incomplete. A hanging rank is caught by the others' watchdog
+// (--collective-timeout).
 #pragma once
 #include <string>
 
 namespace ls {
 
 struct FaultSpec {
-    enum class Kind { None, Throw, Exit, SigKill };
+    enum class Kind { None, Throw, Exit, SigKill, Hang };
     Kind kind = Kind::None;
     int world_rank = -1;
     int step = -1;  // -1: at load

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "comm/mpi_wait.h"
 #include "core/log.h"
 #include "engine/engine.h"
 #include "model/weights.h"
@@ -51,6 +52,8 @@ Runtime::~Runtime() {
 std::unique_ptr<Runtime> prepare_runtime(const RunOptions& o) {
     auto rt = std::make_unique<Runtime>();
     rt->grid = make_process_grid(o.tensor_parallel_size, o.pipeline_parallel_size);
+    // Loading reads weights at each rank's own pace: a longer leash until the loop starts.
+    set_wait_timeout(o.collective_timeout * 10, "loading");
     const ProcessGrid& g = rt->grid;
     set_worker_name(g.worker_name(), g.world_rank);
     rt->hosts = gather_hosts(g);

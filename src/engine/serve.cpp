@@ -1,5 +1,6 @@
 #include "engine/serve.h"
 
+#include "comm/mpi_wait.h"
 #include "engine/fault.h"
 #include "engine/report_collect.h"
 
@@ -11,9 +12,15 @@ EngineStats serve(const RunOptions& o, Runtime& rt, Driver* driver, const std::v
     const FaultSpec fault = parse_fault(o.inject_fault);
     auto hook = arm_incomplete_report(o, rt, st, &requests);
     try {
+        set_wait_timeout(o.collective_timeout, "serving");
         maybe_inject_fault(fault, rt.grid.world_rank, -1);
         run_engine(rt.grid, *rt.be, *rt.model, rt.kv, driver, st,
-                   [&](int32_t step) { maybe_inject_fault(fault, rt.grid.world_rank, step); }, max_in_flight);
+                   [&](int32_t step) {
+                       set_wait_step(step);
+                       maybe_inject_fault(fault, rt.grid.world_rank, step);
+                   },
+                   max_in_flight);
+        set_wait_step(-1);
     } catch (const std::exception& e) {
         fail(e.what());  // here, not in main: the incomplete report reads this frame's state
     }
