@@ -16,6 +16,20 @@ void broadcast_ints(std::vector<int32_t>& v, MPI_Comm comm, int root, const char
     wait_request(req, what);
 }
 
+std::vector<std::string> gather_strings(const std::string& mine, MPI_Comm comm, int root) {
+    constexpr int kLen = 64;
+    int rank = 0, size = 1;
+    MPI_CALL(MPI_Comm_rank(comm, &rank));
+    MPI_CALL(MPI_Comm_size(comm, &size));
+    char buf[kLen] = {0};
+    mine.copy(buf, kLen - 1);
+    std::vector<char> all(rank == root ? size_t(kLen * size) : 0);
+    MPI_CALL(MPI_Gather(buf, kLen, MPI_CHAR, all.data(), kLen, MPI_CHAR, root, comm));
+    std::vector<std::string> out;
+    for (int r = 0; rank == root && r < size; r++) out.emplace_back(&all[size_t(r * kLen)]);
+    return out;
+}
+
 void AsyncSend::start(const void* data, size_t bytes, MPI_Comm comm, int dst, int tag) {
     ENSURE(req_ == MPI_REQUEST_NULL, "AsyncSend::start with a send still in flight");
     buf_.assign(static_cast<const char*>(data), static_cast<const char*>(data) + bytes);

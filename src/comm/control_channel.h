@@ -4,12 +4,17 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace ls {
 
 // On `root` v is sent; elsewhere it is replaced by what root sent.
 void broadcast_ints(std::vector<int32_t>& v, MPI_Comm comm, int root, const char* what);
+// Gathers one short string from every rank of comm on root (each cut to 63 bytes): [comm size] on root,
+// empty elsewhere. Host and device names for the logs and the report.
+std::vector<std::string> gather_strings(const std::string& mine, MPI_Comm comm, int root);
+
 // A point-to-point message left in flight while the sender goes on (a stage handing the plan to the next,
 // the last stage sending logits to the driver): two blocking sends in opposite directions between pipeline
 // stages would deadlock. wait() before the next start().

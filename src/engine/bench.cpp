@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/log.h"
+#include "core/percentile.h"
 #include "engine/engine.h"
 #include "engine/serve.h"
 #include "engine/output.h"
@@ -74,15 +75,6 @@ Bandwidth measure_bandwidth() {
     bw.read = double(n) / best_read;
     bw.copy = 2.0 * double(n) / best_copy;
     return bw;
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const double pos = p / 100.0 * double(v.size() - 1);
-    const size_t lo = size_t(pos);
-    const size_t hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
 }
 
 nlohmann::json latency_stats(const std::vector<double>& seconds) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "comm/control_channel.h"
 #include "core/log.h"
 #include "model/memory_plan.h"
 
@@ -143,23 +144,17 @@ std::string write_report(const RunOptions& o, const Runtime& rt, const EngineSta
     std::vector<double> all(values.size() * size_t(g.world_size));
     MPI_CALL(MPI_Gather(values.data(), int(values.size()), MPI_DOUBLE, all.data(), int(values.size()), MPI_DOUBLE, 0,
                         g.world_comm));
-    constexpr int kLen = 64;
-    char host[kLen] = {0}, device[kLen] = {0};
-    g.host.copy(host, kLen - 1);
-    rt.be->name().copy(device, kLen - 1);
-    std::vector<char> hosts(size_t(kLen * g.world_size)), devices(size_t(kLen * g.world_size));
-    MPI_CALL(MPI_Gather(host, kLen, MPI_CHAR, hosts.data(), kLen, MPI_CHAR, 0, g.world_comm));
-    MPI_CALL(MPI_Gather(device, kLen, MPI_CHAR, devices.data(), kLen, MPI_CHAR, 0, g.world_comm));
+    std::vector<std::string> hosts = gather_strings(g.host, g.world_comm, 0);
+    std::vector<std::string> devices = gather_strings(rt.be->name(), g.world_comm, 0);
     if (!g.is_driver()) return "";
 
     RunReport r = driver_report(o, rt, st, requests);
     for (const auto& [k, v] : mine) r.rank_fields.push_back(k);
-    for (int w = 0; w < g.world_size; w++) {
+    for (int w = 0; w < g.world_size; w++)
         r.rank_rows.emplace_back(all.begin() + long(size_t(w) * values.size()),
                                  all.begin() + long(size_t(w + 1) * values.size()));
-        r.hosts.emplace_back(&hosts[size_t(w * kLen)]);
-        r.devices.emplace_back(&devices[size_t(w * kLen)]);
-    }
+    r.hosts = std::move(hosts);
+    r.devices = std::move(devices);
     const std::string path = report_path(o, rt);
     write_run_report(path, r);
     log0("report written to ", path);
@@ -173,10 +168,12 @@ std::unique_ptr<AbortHookGuard> arm_incomplete_report(const RunOptions& o, const
         RunReport r = driver_report(o, rt, st, requests);
         r.complete = false;
         r.error = error;
-        for (const auto& [k, v] : rank_figures(rt, st)) r.rank_fields.push_back(k);
-        std::vector<double> row;
-        for (const auto& [k, v] : rank_figures(rt, st)) row.push_back(v);
-        r.rank_rows.push_back(row);  // the driver's own figures only: the other ranks cannot be asked now
+        std::vector<double> row;  // the driver's own figures only: the other ranks cannot be asked now
+        for (const auto& [k, v] : rank_figures(rt, st)) {
+            r.rank_fields.push_back(k);
+            row.push_back(v);
+        }
+        r.rank_rows.push_back(row);
         r.hosts.push_back(rt.grid.host);
         r.devices.push_back(rt.be->name());
         const std::string path = report_path(o, rt);

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "comm/control_channel.h"
 #include "comm/mpi_wait.h"
 #include "core/log.h"
 #include "engine/engine.h"
@@ -18,13 +19,8 @@ namespace ls {
 namespace {
 
 std::string gather_hosts(const ProcessGrid& g) {
-    constexpr int kLen = 64;
-    char mine[kLen] = {0};
-    g.host.copy(mine, kLen - 1);
-    std::vector<char> all(size_t(kLen * g.world_size));
-    MPI_CALL(MPI_Gather(mine, kLen, MPI_CHAR, all.data(), kLen, MPI_CHAR, 0, g.world_comm));
     std::set<std::string> hosts;
-    for (int r = 0; r < g.world_size; r++) hosts.insert(std::string(&all[size_t(r * kLen)]));
+    for (const auto& h : gather_strings(g.host, g.world_comm, 0)) hosts.insert(h);
     std::string out;
     for (const auto& h : hosts) out += (out.empty() ? "" : ", ") + h;
     return out;

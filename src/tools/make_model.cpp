@@ -2,6 +2,7 @@
 // Peak memory is one shard (the whole model without --max-shard-size): write_safetensors takes a shard's
 // tensors at once, and each shard is generated, written and freed before the next.
 #include "tools/make_model.h"
+#include "tools/cli_flags.h"
 
 #include <algorithm>
 #include <boost/program_options.hpp>
@@ -145,20 +146,15 @@ OptShape shape_from_flags(const po::variables_map& vm, std::string& name) {
 // Returns nullopt after printing --help.
 std::optional<MakeModelOptions> parse_flags(int argc, char** argv) {
     const po::options_description desc = flag_descriptions();
-    // Words that are not flags land in a hidden "stray" option, so the error can quote them.
-    po::options_description hidden, all;
-    hidden.add_options()("stray", po::value<std::vector<std::string>>());
-    all.add(desc).add(hidden);
-    po::positional_options_description positional;
-    positional.add("stray", -1);
-    po::variables_map vm;
+    ParsedFlags flags;
     try {
-        po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
-        po::notify(vm);
+        flags = parse_flags_with_strays(std::vector<std::string>(argv + 1, argv + argc), desc);
+        po::notify(flags.vm);
     } catch (const po::error& e) {
         usage_error(e.what());
     }
-    if (vm.count("stray")) usage_error("unexpected argument '", vm["stray"].as<std::vector<std::string>>()[0], "'");
+    const po::variables_map& vm = flags.vm;
+    if (!flags.strays.empty()) usage_error("unexpected argument '", flags.strays[0], "'");
     if (vm.count("help")) {
         std::cout << desc << "\n";
         return std::nullopt;

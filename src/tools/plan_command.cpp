@@ -2,6 +2,7 @@
 // or JSON. A plain process: the prediction needs only config.json, so it answers "how many GPUs, how many KV
 // blocks" for models far larger than this machine could load.
 #include "tools/plan_command.h"
+#include "tools/cli_flags.h"
 
 #include <boost/program_options.hpp>
 #include <cmath>
@@ -70,25 +71,18 @@ int dtype_bytes(const std::string& dtype) {
 // Parses and checks the flags; nullopt after --help. Throws ls::Error naming the flag at fault.
 std::optional<MemoryPlanInput> parse(int argc, char** argv, PlanOptions& o) {
     const po::options_description desc = describe(o);
-    // Words that are not flags land in a hidden option, so that the error can quote them.
-    po::options_description hidden, all;
-    hidden.add_options()("stray", po::value<std::vector<std::string>>());
-    all.add(desc).add(hidden);
-    po::positional_options_description positional;
-    positional.add("stray", -1);
-    po::variables_map vm;
+    ParsedFlags flags;
     try {
-        po::store(po::command_line_parser(spell_out_parallel_aliases(argc, argv, 1)).options(all).positional(positional).run(),
-                  vm);
-        if (vm.count("help")) {
+        flags = parse_flags_with_strays(spell_out_parallel_aliases(argc, argv, 1), desc);
+        if (flags.vm.count("help")) {
             std::cout << desc << "\n";
             return std::nullopt;
         }
-        po::notify(vm);
+        po::notify(flags.vm);
     } catch (const po::error& e) {
         raise(e.what(), "\n(see lockstep plan --help)");
     }
-    if (vm.count("stray")) raise("unexpected argument '", vm["stray"].as<std::vector<std::string>>()[0], "'");
+    if (!flags.strays.empty()) raise("unexpected argument '", flags.strays[0], "'");
     ENSURE(o.pp >= 1, "--pipeline-parallel-size must be at least 1, got ", o.pp);
     ENSURE(o.pp == 1, "--pipeline-parallel-size ", o.pp,
            ": pipeline parallelism is not implemented yet in lockstep plan (plan one stage: -pp 1)");
