@@ -7,25 +7,12 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/percentile.h"
 #include "report/h5.h"
 
 namespace ls {
 
 namespace {
-
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const double pos = p / 100 * double(v.size() - 1);
-    const size_t lo = size_t(pos), hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
-}
 
 double sum(const std::vector<double>& v) {
     double s = 0;
@@ -74,7 +61,10 @@ Reading read(const std::string& path) {
     r.loop = f.read_doubles("/ranks/loop_seconds");
     r.plan_wait = f.read_doubles("/ranks/plan_wait_seconds");
     r.all_reduce_calls = f.read_doubles("/ranks/all_reduce_calls")[0];
-    const double layers0 = f.read_doubles("/ranks/layer_end")[0] - f.read_doubles("/ranks/layer_begin")[0];
+    // Reports written before pipeline parallelism have no layer ranges: rank 0 then holds every layer.
+    const double layers0 = f.has("/ranks/layer_end")
+                               ? f.read_doubles("/ranks/layer_end")[0] - f.read_doubles("/ranks/layer_begin")[0]
+                               : f.attr_double("n_layers");
     r.all_reduce_bytes = f.read_doubles("/ranks/all_reduce_bytes")[0];
     const auto n_tokens = f.read_ints("/steps/n_tokens");
     r.steps = double(n_tokens.size());
@@ -129,7 +119,7 @@ void print_one(const Reading& r) {
                     100 * r.comm[i] / std::max(r.loop[i], 1e-12), 100 * r.plan_wait[i] / std::max(r.loop[i], 1e-12));
 
     std::printf("\nStraggler:\n");
-    const double med = median(r.compute);
+    const double med = percentile(r.compute, 50);  // the median
     const size_t slow = size_t(std::max_element(r.compute.begin(), r.compute.end()) - r.compute.begin());
     if (!r.compute.empty())
         std::printf("  slowest rank %zu: compute %.3f s, %.1f%% above the median %.3f s; it sets the lockstep pace\n",

@@ -56,6 +56,14 @@ grep -q "all-reduces per step on rank 0: 5.00 measured" "$work/report-tp2.txt"
 grep -q "each rank holds 0.501 of one copy" "$work/report-tp2.txt"
 "$bin" report "$work/tp1.h5" "$work/tp2.h5" | tee "$work/report-pair.txt"
 grep -q "B / A: weights per rank 0.50" "$work/report-pair.txt"
+# The committed example reports stay readable by the current reader.
+src=$(cd "$here/../.." && pwd)
+"$bin" report "$src/results/example-reports/opt-125m-bench32-tp1.h5" "$src/results/example-reports/opt-125m-bench32-tp2.h5" \
+    | grep "B / A: weights per rank"
+# A report from before pipeline parallelism (no per-rank layer ranges) is read as one stage of every layer.
+cp "$work/tp2.h5" "$work/old-format.h5"
+/usr/bin/python3 -c 'import h5py, sys; f = h5py.File(sys.argv[1], "a"); del f["ranks/layer_begin"], f["ranks/layer_end"]' "$work/old-format.h5"
+"$bin" report "$work/old-format.h5" | grep "5 predicted (2 × its 2 layers + 1)"
 "$bin" report "$work/tp1.log" > /dev/null 2> "$work/report-bad.txt" && { echo "FAIL: a log file read as a report"; exit 1; }
 grep "tp1.log" "$work/report-bad.txt"
 
