@@ -15,6 +15,7 @@
 #include "engine/bench.h"
 #include "engine/generate.h"
 #include "report/report_command.h"
+#include "tools/compare_command.h"
 #include "tools/make_model.h"
 #include "tools/plan_command.h"
 
@@ -25,7 +26,8 @@ const char* kUsage =
     "       mpirun -np N lockstep bench --model DIR [-tp N] --input-len 128 --output-len 128 --num-prompts 32\n"
     "       lockstep report RUN.h5 [OTHER_RUN.h5]\n"
     "       lockstep make-model --out DIR (--preset opt-125m | --hidden H --layers L --heads A ...)\n"
-    "       lockstep plan --model DIR-or-config.json -tp N --device-memory 24GB [--dtype float16] [--json]\n";
+    "       lockstep plan --model DIR-or-config.json -tp N --device-memory 24GB [--dtype float16] [--json]\n"
+    "       lockstep compare A.json B.json [--near-tie 1e-3] [--logprob-tol 1e-2] [--json]   (two --output-json runs)\n";
 
 // OpenBLAS sizes its thread pool when the library loads, before main(): one thread per core in every rank.
 // With several ranks on a host those idle pool threads steal time slices from the other ranks, which then
@@ -45,6 +47,7 @@ void share_cores_with_local_ranks(char** argv) {
 int run_mpi(int argc, char** argv) {  // generate and bench
     share_cores_with_local_ranks(argv);
     MPI_Init(&argc, &argv);
+    ls::catch_sigterm();
     int world_rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     const ls::ParsedOptions parsed = ls::parse_run_options(argc, argv);
@@ -72,6 +75,7 @@ int main(int argc, char** argv) {
     if (cmd == "make-model") return ls::make_model_main(argc - 1, argv + 1);
     if (cmd == "plan") return ls::plan_main(argc - 1, argv + 1);
     if (cmd == "report") return ls::report_main(argc - 1, argv + 1);
+    if (cmd == "compare") return ls::compare_main(argc - 1, argv + 1);
     if (cmd == "--help" || cmd == "-h") {
         std::fputs(kUsage, stdout);
         return 0;

@@ -30,9 +30,13 @@ public:
     virtual ~Backend() = default;
     virtual std::string name() const = 0;         // "cpu", "cuda:0 (NVIDIA H100 ...)"
     virtual DType compute_dtype() const = 0;      // dtype of weights and activations on this backend
+    virtual bool host_memory() const { return false; }  // alloc() memory is the host's (MPI can use it directly)
     virtual double total_memory() const = 0;      // bytes of the device (the CPU backend: its host budget)
     virtual MemoryUsage memory_usage() const = 0;
     virtual void reset_peak() = 0;
+    // Device bytes in use that alloc() did not hand out: the CUDA context, cuBLAS workspaces, NCCL buffers,
+    // other processes on the GPU (vLLM's "non-torch memory"); the KV budget leaves them out. CPU: 0.
+    virtual int64_t memory_used_elsewhere() const { return 0; }
 
     virtual Buffer alloc(DType dtype, std::initializer_list<int64_t> shape) = 0;  // zero-filled, counted
     virtual void copy_from_host(const Tensor& dst, const void* src) = 0;          // dst.nbytes() bytes
@@ -57,14 +61,40 @@ public:
     // out, q: [n_tokens, n_heads_local · d_head]; causal softmax(q·kᵀ · scale)·v over each token's context.
     virtual void attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                            const AttentionInputs& in, int n_heads_local, float scale) = 0;
+    // y = x converted elementwise to y's dtype (F32, F16, BF16), same element count: the LM head hands fp32
+    // logits to the sampler whatever the compute dtype.
+    virtual void convert(const Tensor& y, const Tensor& x) = 0;
+
+    // CUDA graphs: the ops issued between begin_capture() and end_capture() are recorded instead of run, and
+    // replay(id) runs them again on the same buffers, with one launch instead of hundreds. Backends without
+    // graphs say so in supports_graphs() and the caller runs the ops eagerly.
+    virtual bool supports_graphs() const { return false; }
+    virtual void begin_capture() { raise(name(), ": no graph capture"); }
+    virtual int end_capture() { raise(name(), ": no graph capture"); }  // → id for replay()
+    virtual void replay(int id) { raise(name(), ": no graph replay"); }
 };
 
 struct BackendConfig {
-    std::string device = "cpu";  // "cpu", or "cuda" when built with CUDA and a GPU is visible
+    std::string device = "cpu";  // "cpu" or "cuda" ("auto" is resolved before: resolve_device())
     int n_cpu_threads = 1;       // BLAS threads of this rank
     double cpu_memory = 0;       // the CPU backend's device memory in bytes
+    int cuda_device = 0;         // CUDA device index: the rank's local rank (rank among this host's ranks)
+    DType dtype = DType::F32;    // CUDA: weights and activations in F32, F16 or BF16 (accumulation in fp32)
+    bool allow_tf32 = false;     // CUDA, F32 only: TF32 tensor-core GEMMs (off: bitwise-faithful fp32 math)
 };
 
 std::unique_ptr<Backend> make_backend(const BackendConfig& cfg);  // throws ls::Error naming --device
+
+// A buffer reused across steps: reallocated only when a step needs more rows than it has held so far (the
+// profiling pass, the first large steps), so the step loop allocates nothing and CUDA graphs see fixed
+// addresses. Returns the view [rows, cols].
+Tensor reuse_buffer(Backend& be, Buffer& b, DType dtype, int64_t rows, int64_t cols);
+
+// CUDA devices this process can use: 0 in a build without CUDA and on machines without a driver or GPU, with
+// the reason in *why (cudaGetDeviceCount's error).
+int cuda_device_count(std::string* why = nullptr);
+std::unique_ptr<Backend> make_cuda_backend(const BackendConfig& cfg);  // cuda_backend.cpp or nocuda_backend.cpp
+// --device auto|cpu|cuda → "cpu" or "cuda": auto takes cuda when a GPU is visible; cuda without one throws.
+std::string resolve_device(const std::string& flag);
 
 }  // namespace ls

@@ -173,4 +173,27 @@ void CpuBackend::attention(const Tensor& out, const Tensor& q, const Tensor& k_c
     }
 }
 
+void CpuBackend::convert(const Tensor& y, const Tensor& x) {
+    ENSURE(y.numel() == x.numel(), "convert: ", y.numel(), " vs ", x.numel(), " elements");
+    const size_t n = size_t(x.numel());
+    if (y.dtype == x.dtype) {
+        std::memcpy(y.data, x.data, x.nbytes());
+        return;
+    }
+    std::vector<float> tmp;
+    const float* f = x.f32();
+    if (x.dtype != DType::F32) {
+        tmp.resize(n);
+        convert_to_f32(x.data, x.dtype, tmp.data(), n);
+        f = tmp.data();
+    }
+    auto* out16 = static_cast<uint16_t*>(y.data);
+    switch (y.dtype) {
+        case DType::F32: std::memcpy(y.data, f, n * 4); break;
+        case DType::F16: for (size_t i = 0; i < n; i++) out16[i] = f32_to_f16(f[i]); break;
+        case DType::BF16: for (size_t i = 0; i < n; i++) out16[i] = f32_to_bf16(f[i]); break;
+        default: raise("convert: to ", dtype_name(y.dtype), " is not supported");
+    }
+}
+
 }  // namespace ls

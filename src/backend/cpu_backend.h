@@ -10,6 +10,7 @@ public:
     CpuBackend(int n_threads, double total_memory);
     std::string name() const override;
     DType compute_dtype() const override { return DType::F32; }
+    bool host_memory() const override { return true; }
     double total_memory() const override { return total_memory_; }
     MemoryUsage memory_usage() const override { return usage_; }
     void reset_peak() override { usage_.peak = usage_.allocated; }
@@ -30,6 +31,7 @@ public:
                   const Tensor& slot_mapping) override;
     void attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                    const AttentionInputs& in, int n_heads_local, float scale) override;
+    void convert(const Tensor& y, const Tensor& x) override;
 
 private:
     int n_threads_;

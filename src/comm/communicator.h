@@ -31,10 +31,23 @@ public:
     virtual void recv(const Tensor& x, int src) = 0;
 
     const CollectiveStats& stats(CollectiveKind k) const { return stats_[size_t(k)]; }
-    void reset_stats() { stats_ = {}; }  // after loading: the report counts the serving loop only
+    virtual void reset_stats() { stats_ = {}; }  // after loading: the report counts the serving loop only
+    // NCCL calls return before the device has run them: their seconds are read from events, here. Call
+    // before reading stats().
+    virtual void sync_stats() {}
+    // CUDA graphs replay collectives without calling these methods: the engine adds what one capture
+    // issued, once per replay (calls and bytes; the seconds of replayed collectives are not measured).
+    using Stats = std::array<CollectiveStats, size_t(CollectiveKind::kCount)>;
+    const Stats& all_stats() const { return stats_; }
+    void add_replayed(const Stats& captured) {
+        for (size_t k = 0; k < stats_.size(); k++) {
+            stats_[k].calls += captured[k].calls;
+            stats_[k].bytes += captured[k].bytes;
+        }
+    }
 
 protected:
-    std::array<CollectiveStats, size_t(CollectiveKind::kCount)> stats_{};
+    Stats stats_{};
 };
 
 }  // namespace ls

@@ -21,13 +21,18 @@ const char* collective_name(CollectiveKind k) {
 
 namespace {
 
-MPI_Datatype mpi_type(DType t) {
+// Half-precision tensors travel as 16-bit words; MPI cannot sum them (the staged communicator widens them).
+MPI_Datatype mpi_type(DType t, bool for_sum = false) {
     switch (t) {
         case DType::F32: return MPI_FLOAT;
         case DType::I32: return MPI_INT32_T;
         case DType::I64: return MPI_INT64_T;
-        default: raise("MPI communicator: ", dtype_name(t), " tensors are not supported");
+        case DType::F16:
+        case DType::BF16:
+            ENSURE(!for_sum, "MPI communicator: no sum of ", dtype_name(t), " tensors");
+            return MPI_UINT16_T;
     }
+    raise("MPI communicator: unknown dtype");
 }
 
 int count_of(const Tensor& t) {
@@ -57,7 +62,7 @@ void MpiCommunicator::all_reduce_sum(const Tensor& x) {
     if (size_ == 1) return;
     Timed t(stats_[size_t(CollectiveKind::AllReduce)], x.nbytes());
     MPI_Request req;
-    MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, x.data, count_of(x), mpi_type(x.dtype), MPI_SUM, comm_, &req));
+    MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, x.data, count_of(x), mpi_type(x.dtype, true), MPI_SUM, comm_, &req));
     wait_request(req, cat("all-reduce (", name_, ")").c_str());
 }
 

@@ -54,8 +54,15 @@ po::options_description describe(RunOptions& o, std::string& device_memory) {
         ("collective-timeout", po::value(&o.collective_timeout)->default_value(600),
          "seconds a rank waits for its peers (plan, collectives, stage hand-off) before ending the job; "
          "10x while loading; 0: forever")
+        ("check-lockstep", po::bool_switch(&o.check_lockstep),
+         "every step, each rank sends the driver a hash of the step plan it executes; a mismatch ends the job "
+         "naming the first rank that differs")
+        ("device", po::value(&o.device)->default_value("auto"), "auto | cpu | cuda (auto: cuda when a GPU is visible)")
+        ("comm", po::value(&o.comm)->default_value("auto"),
+         "auto | mpi | nccl: TP/PP collectives (auto: nccl with --device cuda; mpi lets two ranks share one GPU)")
+        ("enforce-eager", po::bool_switch(&o.enforce_eager), "CUDA: run decode steps eagerly, without CUDA graphs")
         ("inject-fault", po::value(&o.inject_fault), "make one rank fail on purpose (tests): "
-         "rank=R,at=load|step:N,kind=throw|exit|sigkill")
+         "rank=R,at=load|step:N,kind=throw|exit|sigkill|hang|diverge|corrupt-shard")
         ("quiet,q", po::bool_switch(&o.quiet), "do not print the generated text on stdout");
     if (o.bench)
         d.add_options()
@@ -103,6 +110,11 @@ void validate(const RunOptions& o) {
            o.max_num_batched_tokens);
     ENSURE(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1,
            "--gpu-memory-utilization must be in (0, 1], got ", o.gpu_memory_utilization);
+    ENSURE(o.device == "auto" || o.device == "cpu" || o.device == "cuda", "--device ", o.device,
+           ": expected auto, cpu or cuda");
+    ENSURE(o.comm == "auto" || o.comm == "mpi" || o.comm == "nccl", "--comm ", o.comm, ": expected auto, mpi or nccl");
+    ENSURE(!(o.device == "cpu" && o.comm == "nccl"), "--comm nccl needs --device cuda (the CPU backend's collectives "
+           "go over MPI)");
     ENSURE(o.collective_timeout >= 0, "--collective-timeout must be >= 0 seconds (0: no limit), got ",
            o.collective_timeout);
     ENSURE(o.num_gpu_blocks_override >= 0, "--num-gpu-blocks-override must be positive");

@@ -34,6 +34,10 @@ struct RunOptions {
     int num_gpu_blocks_override = 0;      // > 0: use this many KV blocks instead of the sizing (as vLLM)
     std::string output_json;
     double collective_timeout = 600;  // seconds any rank waits for its peers while serving (0: forever)
+    bool check_lockstep = false;     // every step, all ranks prove they execute the driver's plan
+    std::string device = "auto";     // auto | cpu | cuda (auto: cuda when a GPU is visible)
+    std::string comm = "auto";       // auto | mpi | nccl: the TP/PP collectives (auto: nccl on cuda, else mpi)
+    bool enforce_eager = false;      // CUDA: no CUDA graphs for decode steps (vLLM's --enforce-eager)
     std::string inject_fault;        // test hook: rank=R,at=load|step:N,kind=throw|exit|sigkill|hang
     std::string report;              // HDF5 report path; "" → results/<model>-tp<T>-pp<P>-<time>.h5; "none" → no report
     bool quiet = false;              // no generated text on stdout

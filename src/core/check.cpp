@@ -3,15 +3,19 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
 #include <utility>
+#include <vector>
 
 namespace ls {
 
 namespace {
 std::function<void(const std::string&)> g_abort_hook;
+std::vector<std::function<void()>> g_abort_cleanups;
 
 std::string where() {
     int initialized = 0, finalized = 0, world_rank = -1;
@@ -24,7 +28,20 @@ std::string where() {
 }
 }  // namespace
 
+namespace {
+volatile sig_atomic_t g_sigterm = 0;
+}  // namespace
+
+void catch_sigterm() {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { g_sigterm = 1; };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+bool sigterm_received() { return g_sigterm != 0; }
+
 void set_abort_hook(std::function<void(const std::string&)> hook) { g_abort_hook = std::move(hook); }
+void add_abort_cleanup(std::function<void()> cleanup) { g_abort_cleanups.push_back(std::move(cleanup)); }
 
 namespace {
 // Sends the reason to the driver and gives it a few seconds to take the job down (writing its report); the
@@ -58,6 +75,12 @@ void fail(const std::string& msg, int code) {
     std::string line = cat(where(), " error: ", msg, "\n");
     // One write() per line so that lines from several ranks do not interleave mid-line.
     (void)!write(STDERR_FILENO, line.data(), line.size());
+    for (auto& cleanup : std::exchange(g_abort_cleanups, {})) {
+        try {
+            cleanup();
+        } catch (...) {
+        }
+    }
     if (auto hook = std::exchange(g_abort_hook, nullptr)) {
         try {
             hook(msg);
@@ -77,6 +100,10 @@ void fail(const std::string& msg, int code) {
         MPI_Finalize();
     }
     std::exit(code);
+}
+
+void raise_call_failed(const char* call, const char* error, const char* file, int line) {
+    raise(call, " failed at ", file, ":", line, ": ", error);
 }
 
 void fail_mpi(const char* call, int rc, const char* file, int line) {

@@ -32,11 +32,26 @@ template <class... A>
 // uses it to write what it has collected as an incomplete report.
 void set_abort_hook(std::function<void(const std::string&)> hook);
 
+// Called by fail() first, before the hook and MPI_Abort (every one, once; errors ignored): the NCCL
+// communicators register ncclCommAbort here, so that kernels stuck in a collective are released, as
+// FasterTransformer does.
+void add_abort_cleanup(std::function<void()> cleanup);
+
 // A worker that fails first tells the driver (world rank 0) on this tag of MPI_COMM_WORLD, so that the driver
 // ends the job itself: it names the failed rank and writes its report, marked incomplete.
 constexpr int kTagAbortNotice = 99;
 // On the driver, inside MPI waits: if a worker sent an abort notice, fail() with it (never returns then).
 void check_abort_notice();
+
+// A failed CUDA, cuBLAS or NCCL call: throws ls::Error "call failed at file:line: error text" (the rank is added
+// by fail() when main() catches it). Used by CUDA_CALL, CUBLAS_CALL and NCCL_CALL, which stringify the call.
+[[noreturn]] void raise_call_failed(const char* call, const char* error, const char* file, int line);
+
+// mpirun ends a job whose rank exited or was killed by sending the others SIGTERM, then SIGKILL a second
+// later. catch_sigterm() turns SIGTERM into a flag that every wait checks (core/wait.h), so the driver fails
+// in time to write its report, marked incomplete, instead of dying without one.
+void catch_sigterm();
+bool sigterm_received();
 
 // Reports a failed MPI call by name, with the MPI library's message, file and line, then fail()s.
 [[noreturn]] void fail_mpi(const char* call, int rc, const char* file, int line);

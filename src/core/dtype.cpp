@@ -28,6 +28,17 @@ const char* dtype_name(DType t) {
     return "?";
 }
 
+const char* dtype_torch_name(DType t) {
+    switch (t) {
+        case DType::F32: return "float32";
+        case DType::F16: return "float16";
+        case DType::BF16: return "bfloat16";
+        case DType::I32: return "int32";
+        case DType::I64: return "int64";
+    }
+    return "?";
+}
+
 float f16_to_f32(uint16_t h) {
     uint32_t sign = uint32_t(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f;

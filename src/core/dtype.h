@@ -11,6 +11,7 @@ enum class DType { F32, F16, BF16, I32, I64 };
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);  // safetensors spelling: "F32", "F16", "BF16", "I32", "I64"
+const char* dtype_torch_name(DType t);  // --dtype spelling: "float32", "float16", "bfloat16", "int32", "int64"
 
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);  // round to nearest even; overflow → ±inf

@@ -1,9 +1,11 @@
 #include "engine/engine.h"
 
 #include <chrono>
+#include <optional>
 
 #include "comm/control_channel.h"
 #include "engine/device_step.h"
+#include "engine/lockstep_check.h"
 
 namespace ls {
 
@@ -37,13 +39,15 @@ StepPlan distribute_plan(const StepPlan& mine, const ProcessGrid& g, AsyncSend& 
 }  // namespace
 
 void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& kv, Driver* driver, EngineStats& st,
-                const std::function<void(int32_t)>& before_step, int max_in_flight) {
+                const EngineLoopOptions& opt) {
     const auto t0 = Clock::now();
     const bool pipelined = grid.pp_size > 1;
     const int n_vocab = model.config().n_vocab;
     std::vector<float> logits;  // [n_sample, n_vocab]
     DeviceStep dev;
     AsyncSend plan_to_next, logits_to_driver;
+    std::optional<LockstepCheck> check;
+    if (opt.check_lockstep) check.emplace(grid);
     auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
     // The driver takes the oldest plan's logits from the last stage and samples. A plan that samples nothing
     // (a prompt chunk) sends none.
@@ -58,7 +62,7 @@ void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& 
         const auto s0 = Clock::now();
         StepPlan mine;
         if (driver) {
-            if (driver->n_in_flight() >= max_in_flight) {
+            if (driver->n_in_flight() >= opt.max_in_flight) {
                 collect();
                 continue;
             }
@@ -68,14 +72,21 @@ void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& 
                 continue;
             }
         }
+        if (check && driver && !mine.stop) check->sent(step, plan_hash(mine, step));
         const auto w0 = Clock::now();
-        const StepPlan plan = distribute_plan(mine, grid, plan_to_next);
+        StepPlan plan = distribute_plan(mine, grid, plan_to_next);
         const auto f0 = Clock::now();
         st.plan_wait_seconds += seconds(w0, f0);
         if (plan.stop) break;
-        if (before_step) before_step(step);
-        upload_plan(be, plan, kv.block_size, dev);
-        model.forward(dev.inputs, kv, logits);
+        if (opt.before_step) opt.before_step(step, plan);
+        if (check) check->executed(step, plan_hash(plan, step));
+        if (const int g = opt.graphs ? opt.graphs->size_for(plan) : 0) {
+            opt.graphs->run(plan, g);
+        } else {
+            upload_plan(be, plan, kv.block_size, dev);
+            model.forward(dev.inputs, kv);
+        }
+        model.read_logits(int64_t(plan.sample_rows.size()), logits);
         st.forward_seconds += seconds(f0, Clock::now());
         if (pipelined && !logits.empty()) {  // the last stage's tp_rank 0
             logits_to_driver.wait("logits to the driver");
@@ -90,6 +101,7 @@ void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& 
     }
     plan_to_next.wait("step plan to the next stage");
     logits_to_driver.wait("logits to the driver");
+    if (check) check->finish(st.n_steps);
     st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 }
 

@@ -4,7 +4,9 @@
 #include <functional>
 #include <vector>
 
+#include "engine/decode_graphs.h"
 #include "engine/driver.h"
+#include "engine/step_plan.h"
 #include "model/opt.h"
 #include "report/run_report.h"
 
@@ -19,12 +21,20 @@ struct EngineStats {
     std::vector<StepRecord> steps;  // every step, as this rank saw it
 };
 
+struct EngineLoopOptions {
+    // Runs on every rank before each step's forward, on the plan it is about to execute: the fault-injection
+    // hook (it may change the plan, to test --check-lockstep).
+    std::function<void(int32_t step, StepPlan& plan)> before_step;
+    // With pipeline stages, how many plans the driver keeps in the pipeline at once (vLLM keeps one per
+    // stage), each over sequences of its own; 1 = one batch at a time.
+    int max_in_flight = 1;
+    bool check_lockstep = false;  // see lockstep_check.h
+    DecodeGraphs* graphs = nullptr;  // CUDA graphs for decode steps, when captured
+};
+
 // `driver` is non-null on world rank 0 only. Returns when the driver broadcasts the stop plan; `st` is
 // filled as the loop goes (a failure report reads it mid-run).
-// before_step (may be empty) runs on every rank before each step's forward: the fault-injection hook.
-// max_in_flight: with pipeline stages, how many plans the driver keeps in the pipeline at once (vLLM keeps
-// one per stage), each over sequences of its own; 1 = one batch at a time.
 void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& kv, Driver* driver, EngineStats& st,
-                const std::function<void(int32_t)>& before_step = {}, int max_in_flight = 1);
+                const EngineLoopOptions& opt);
 
 }  // namespace ls

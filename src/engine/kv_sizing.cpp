@@ -54,15 +54,18 @@ KvSizing size_kv_cache(const ProcessGrid& grid, Backend& be, OptModel& model, co
         for (int32_t b : plan.block_tables) n_blocks = std::max(n_blocks, b + 1);
         KvCache scratch = make_kv_cache(be, n_layers, n_blocks, c.block_size, model.d_local());
         DeviceStep dev;
-        std::vector<float> logits;
         be.reset_peak();
         const int64_t before = be.memory_usage().allocated;
         upload_plan(be, plan, c.block_size, dev);
-        model.forward(dev.inputs, scratch, logits);
+        model.forward(dev.inputs, scratch);
         be.synchronize();
         s.activation_peak = model.activation_bytes() + (be.memory_usage().peak - before);
     }
-    s.kv_budget = int64_t(c.gpu_memory_utilization * s.total_memory) - s.weight_bytes - s.activation_peak;
+    // vLLM's rule: gpu_memory_utilization of the whole device, less what weights, activations and everything
+    // else on the device (its "non-torch" memory) take.
+    s.used_elsewhere = be.memory_used_elsewhere();
+    s.kv_budget = int64_t(c.gpu_memory_utilization * s.total_memory) - s.weight_bytes - s.activation_peak -
+                  s.used_elsewhere;
     s.n_blocks_local = std::max<int64_t>(0, s.kv_budget / s.block_bytes);
     // Slots are int32 in the step plan.
     s.n_blocks_local = std::min<int64_t>(s.n_blocks_local, INT32_MAX / c.block_size);

@@ -23,6 +23,7 @@ struct KvSizing {
     double total_memory = 0;     // the device's bytes
     int64_t weight_bytes = 0;
     int64_t activation_peak = 0;
+    int64_t used_elsewhere = 0;  // device memory not from the backend's alloc(): CUDA context, other processes
     int64_t kv_budget = 0;       // what is left for the cache on this rank
     int64_t bytes_per_token = 0; // K and V of one token on this rank, all layers
     int64_t block_bytes = 0;

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "engine/engine.h"
 #include "model/weights.h"
+#include "parallel/group_communicator.h"
 
 namespace ls {
 
@@ -29,6 +30,21 @@ std::string gather_hosts(const ProcessGrid& g) {
 // The CPU backend's default "device": this rank's share of the host's RAM.
 double host_memory_share(int local_size) {
     return double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)) / std::max(1, local_size);
+}
+
+// --dtype: the CPU backend computes in float32 only. On CUDA, auto is the checkpoint's dtype, except that
+// float32 checkpoints run in float16, as vLLM does.
+DType resolve_dtype(const std::string& flag, const std::string& device, const ModelConfig& cfg) {
+    if (device == "cpu") {
+        ENSURE(flag == "auto" || flag == "float32", "--dtype ", flag,
+               ": the CPU backend computes in float32; use --dtype float32 or auto");
+        return DType::F32;
+    }
+    const std::string d = flag == "auto" ? (cfg.torch_dtype == "bfloat16" ? "bfloat16" : "float16") : flag;
+    if (d == "float32") return DType::F32;
+    if (d == "float16") return DType::F16;
+    if (d == "bfloat16") return DType::BF16;
+    raise("--dtype ", flag, ": expected auto, float32, float16 or bfloat16");
 }
 
 }  // namespace
@@ -62,8 +78,9 @@ std::unique_ptr<Runtime> prepare_runtime(const RunOptions& o) {
     const ModelConfig& cfg = rt->cfg;
     validate_tensor_parallel(cfg, g.tp_size);
     stage_layers(cfg.n_layers, g.pp_size, g.pp_rank, o.pipeline_layer_partition);  // checks the split
-    ENSURE(o.dtype == "auto" || o.dtype == "float32", "--dtype ", o.dtype,
-           ": the CPU backend computes in float32; use --dtype float32 or auto");
+    rt->device = resolve_device(o.device);
+    rt->comm = resolve_comm(o.comm, rt->device);
+    rt->dtype = resolve_dtype(o.dtype, rt->device, cfg);
     rt->max_model_len = o.max_model_len ? o.max_model_len : cfg.max_positions;
     ENSURE(rt->max_model_len <= cfg.max_positions, "--max-model-len ", rt->max_model_len,
            " is longer than the model's max_position_embeddings ", cfg.max_positions, " (", cfg.source, ")");
@@ -75,7 +92,9 @@ std::unique_ptr<Runtime> prepare_runtime(const RunOptions& o) {
     log0("model ", o.model, ": OPT, ", cfg.n_layers, " layers, hidden ", cfg.d_model, ", ", cfg.n_heads,
          " heads, ffn ", cfg.d_ff, ", vocab ", cfg.n_vocab, ", ", cfg.pre_ln ? "pre-LN" : "post-LN",
          cfg.has_projection() ? cat(", word_embed_proj_dim ", cfg.d_embed) : "", "; checkpoint dtype ",
-         cfg.torch_dtype, ", compute float32, max_model_len ", rt->max_model_len);
+         cfg.torch_dtype, ", compute ", dtype_torch_name(rt->dtype), ", max_model_len ", rt->max_model_len);
+    log0("device ", rt->device, ", collectives over ", rt->comm == "nccl" ? nccl_version() : "MPI",
+         rt->device == "cuda" && rt->comm == "mpi" ? " (staged through host memory: --comm mpi)" : "");
     return rt;
 }
 
@@ -83,12 +102,15 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     using Clock = std::chrono::steady_clock;
     const ProcessGrid& g = rt.grid;
     BackendConfig bc;
-    bc.device = "cpu";
+    bc.device = rt.device;
     bc.n_cpu_threads = std::max(1, int(std::thread::hardware_concurrency()) / g.local_size);
     bc.cpu_memory = o.device_memory > 0 ? o.device_memory : host_memory_share(g.local_size);
+    bc.dtype = rt.dtype;
+    if (rt.device == "cuda") bc.cuda_device = g.local_rank % cuda_device_count();  // by local rank
     rt.be = make_backend(bc);
-    rt.tp = std::make_unique<MpiCommunicator>(g.tp_comm, "TP group");
-    rt.pp = std::make_unique<MpiCommunicator>(g.pp_comm, "PP group");
+    if (rt.device == "cuda") log_worker("device ", rt.be->name(), " (local rank ", g.local_rank, ")");
+    rt.tp = make_group_communicator(rt.comm, g.tp_comm, "TP group", *rt.be);
+    rt.pp = make_group_communicator(rt.comm, g.pp_comm, "PP group", *rt.be);
     rt.stage = {stage_layers(rt.cfg.n_layers, g.pp_size, g.pp_rank, o.pipeline_layer_partition), g.pp_rank,
                 g.pp_size, rt.pp.get()};
     if (g.pp_size > 1)
@@ -114,13 +136,23 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     const KvSizing& s = rt.sizing;
     log_worker("memory: device ", format_bytes(s.total_memory), " (", int64_t(s.total_memory), " bytes) × ",
                o.gpu_memory_utilization, " − weights ", s.weight_bytes, " − activation peak ", s.activation_peak,
-               " bytes (profiled at ", rt.max_num_batched_tokens, " tokens) = KV budget ", s.kv_budget, " bytes (",
-               format_bytes(double(s.kv_budget)), ")");
+               " bytes (profiled at ", rt.max_num_batched_tokens, " tokens)",
+               s.used_elsewhere ? cat(" − used outside lockstep's buffers ", s.used_elsewhere, " bytes") : "",
+               " = KV budget ", s.kv_budget, " bytes (", format_bytes(double(s.kv_budget)), ")");
     rt.kv = make_kv_cache(*rt.be, rt.stage.layers.size(), s.n_blocks, o.block_size, rt.model->d_local());
-    log_worker("# KV blocks: ", s.n_blocks, " (per worker; this rank could hold ", s.n_blocks_local, "), ",
+    log_worker(rt.device == "cuda" ? "# GPU blocks: " : "# KV blocks: ", s.n_blocks, " (per worker; this rank could hold ", s.n_blocks_local, "), ",
                o.block_size, " tokens × ", s.bytes_per_token, " bytes per token = ", s.block_bytes,
                " bytes per block; token capacity ", int64_t(s.n_blocks) * o.block_size, ", ",
                format_bytes(double(rt.kv.bytes())));
+    if (rt.device == "cuda" && rt.comm == "nccl" && g.pp_size == 1 && !o.enforce_eager) {
+        const int max_blocks = (rt.max_model_len + o.block_size - 1) / o.block_size;
+        rt.graphs = std::make_unique<DecodeGraphs>(*rt.be, *rt.model, rt.kv, *rt.tp,
+                                                   DecodeGraphsConfig{o.max_num_seqs, max_blocks, o.block_size});
+        log_worker("CUDA graphs: captured ", rt.graphs->n_graphs(), " decode batch sizes up to ", rt.graphs->largest(),
+                   " in ", format_seconds(rt.graphs->capture_seconds()), " s (--enforce-eager to turn them off)");
+    }
+    rt.tp->reset_stats();  // graph capture is not serving either
+    rt.pp->reset_stats();
     const double concurrency = double(int64_t(s.n_blocks) * o.block_size) / rt.max_model_len;
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f", concurrency);
@@ -132,6 +164,8 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
 namespace ls {
 
 void log_engine_stats(const Runtime& rt, const EngineStats& st) {
+    rt.tp->sync_stats();
+    rt.pp->sync_stats();
     std::string coll;
     for (int k = 0; k < int(CollectiveKind::kCount); k++) {
         const CollectiveStats& c = rt.tp->stats(CollectiveKind(k));

@@ -5,6 +5,7 @@
 
 #include "comm/mpi_communicator.h"
 #include "config/options.h"
+#include "engine/decode_graphs.h"
 #include "engine/kv_sizing.h"
 
 namespace ls {
@@ -15,13 +16,17 @@ struct Runtime {
     int max_model_len = 0;
     int max_num_batched_tokens = 0;
     std::unique_ptr<Backend> be;
-    std::unique_ptr<MpiCommunicator> tp;
-    std::unique_ptr<MpiCommunicator> pp;
+    std::string device;  // "cpu" or "cuda" (--device resolved)
+    std::string comm;    // "mpi" or "nccl" (--comm resolved)
+    DType dtype = DType::F32;
+    std::unique_ptr<Communicator> tp;
+    std::unique_ptr<Communicator> pp;
     PipelineStage stage;
     std::unique_ptr<Checkpoint> ckpt;
     std::unique_ptr<OptModel> model;
     KvSizing sizing;
     KvCache kv;
+    std::unique_ptr<DecodeGraphs> graphs;  // CUDA graphs for decode steps; null when eager
     std::string hosts;       // every host of the job, for the report
     std::string start_time;  // ISO 8601, UTC
     double load_seconds = 0;

@@ -13,13 +13,17 @@ EngineStats serve(const RunOptions& o, Runtime& rt, Driver* driver, const std::v
     auto hook = arm_incomplete_report(o, rt, st, &requests);
     try {
         set_wait_timeout(o.collective_timeout, "serving");
+        maybe_corrupt_shard(fault, rt.grid.world_rank, *rt.model);
         maybe_inject_fault(fault, rt.grid.world_rank, -1);
-        run_engine(rt.grid, *rt.be, *rt.model, rt.kv, driver, st,
-                   [&](int32_t step) {
-                       set_wait_step(step);
-                       maybe_inject_fault(fault, rt.grid.world_rank, step);
-                   },
-                   max_in_flight);
+        EngineLoopOptions lo;
+        lo.before_step = [&](int32_t step, StepPlan& plan) {
+            set_wait_step(step);
+            maybe_inject_fault(fault, rt.grid.world_rank, step);
+            maybe_diverge(fault, rt.grid.world_rank, step, plan);
+        };
+        lo.max_in_flight = max_in_flight;
+        lo.check_lockstep = o.check_lockstep;
+        run_engine(rt.grid, *rt.be, *rt.model, rt.kv, driver, st, lo);
         set_wait_step(-1);
     } catch (const std::exception& e) {
         fail(e.what());  // here, not in main: the incomplete report reads this frame's state

@@ -83,10 +83,9 @@ void OptModel::layer_norm(const Tensor& y, const Tensor& x, const LayerNorm& ln)
     be_.layer_norm(y, x, ln.weight, ln.bias, kOptLayerNormEps);
 }
 
-void OptModel::forward(const StepInputs& in, KvCache& kv, std::vector<float>& logits) {
+void OptModel::forward(const StepInputs& in, KvCache& kv) {
     const int64_t n = in.token_ids.numel();
     const Tensor h = ws_.hidden.tensor().slice_rows(0, n);  // [n, d_model], the residual stream
-    logits.clear();
     if (!stage_.first()) {
         stage_.pp->recv(h, stage_.pp_rank - 1);
     } else if (cfg_.has_projection()) {
@@ -108,11 +107,20 @@ void OptModel::forward(const StepInputs& in, KvCache& kv, std::vector<float>& lo
     if (!stage_.last()) {
         stage_.pp->send(h, stage_.pp_rank + 1);
     } else {
-        head_forward(in, h, logits);
+        head_forward(in, h);
     }
 }
 
-void OptModel::head_forward(const StepInputs& in, const Tensor& h, std::vector<float>& logits) {
+void OptModel::read_logits(int64_t n_sample, std::vector<float>& logits) {
+    logits.clear();
+    if (stage_.last()) lm_head_.read(be_, tp_, n_sample, logits);
+}
+
+void OptModel::reserve_logit_rows(int64_t rows) {
+    if (stage_.last()) lm_head_.reserve(be_, tp_, rows, be_.compute_dtype());
+}
+
+void OptModel::head_forward(const StepInputs& in, const Tensor& h) {
     const int64_t n_sample = in.sample_rows.numel();
     if (n_sample == 0) return;
     if (cfg_.final_layer_norm) layer_norm(h, h, final_layer_norm_);
@@ -121,9 +129,9 @@ void OptModel::head_forward(const StepInputs& in, const Tensor& h, std::vector<f
     if (cfg_.has_projection()) {
         const Tensor e = ws_.embed.tensor().slice_rows(0, n_sample);  // [n_sample, d_embed]
         be_.linear(e, hs, project_out_, nullptr);
-        lm_head_.forward(be_, tp_, e, logits);
+        lm_head_.forward(be_, tp_, e);
     } else {
-        lm_head_.forward(be_, tp_, hs, logits);
+        lm_head_.forward(be_, tp_, hs);
     }
 }
 
@@ -157,6 +165,25 @@ void OptModel::layer_forward(const OptDecoderLayer& L, int layer, const StepInpu
     L.fc2.forward(be_, tp_, o, f);
     be_.add(h, o);
     if (!cfg_.pre_ln) layer_norm(h, h, L.final_layer_norm);
+}
+
+// Through the Backend's copies and exact sign flips, so it works on every backend and dtype.
+std::string OptModel::corrupt_shard_for_test() {
+    OptDecoderLayer& L = layers_.front();
+    for (const Buffer* w : {&L.out_proj.weight, &L.fc2.weight}) {
+        const Tensor& t = *w;
+        std::vector<unsigned char> bytes(t.nbytes());
+        be_.copy_to_host(bytes.data(), t);
+        const size_t size = dtype_size(t.dtype), sign_byte = size - 1;  // little-endian: the sign is the top bit
+        ENSURE(t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16,
+               "corrupt-shard: weights of dtype ", dtype_name(t.dtype));
+        for (size_t i = sign_byte; i < bytes.size(); i += size) bytes[i] ^= 0x80;
+        be_.copy_from_host(t, bytes.data());
+    }
+    be_.synchronize();
+    const std::string p = cat("layers.", stage_.layers.begin, ".");
+    return cat(p, "self_attn.out_proj.weight and ", p, "fc2.weight (tp_rank ", tp_.rank(), "'s column block of ",
+               tp_.size(), ") negated");
 }
 
 }  // namespace ls

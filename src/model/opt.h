@@ -48,10 +48,14 @@ public:
     OptModel(const OptModel&) = delete;  // the LM head points at this object's embedding
     OptModel& operator=(const OptModel&) = delete;
 
-    // Runs this stage's part of one step: the first stage embeds, the others receive the previous stage's
-    // hidden states; the last stage computes the logits: [n_sample, n_vocab] in `logits` on its tp_rank 0
-    // (the engine gets them to the driver), empty elsewhere.
-    void forward(const StepInputs& in, KvCache& kv, std::vector<float>& logits);
+    // Runs this stage's part of one step on the device: the first stage embeds, the others receive the
+    // previous stage's hidden states; the last stage computes the logits of the sample rows, gathered on its
+    // tp_rank 0. No host sync, so a CUDA graph can capture it.
+    void forward(const StepInputs& in, KvCache& kv);
+    // Last stage, tp_rank 0: the first n_sample rows of the last forward's logits, [n_sample, n_vocab], on
+    // the host (the engine gets them to the driver); empty elsewhere.
+    void read_logits(int64_t n_sample, std::vector<float>& logits);
+    void reserve_logit_rows(int64_t rows);  // see ParallelLMHead::reserve
     const PipelineStage& stage() const { return stage_; }
 
     const ModelConfig& config() const { return cfg_; }
@@ -59,12 +63,15 @@ public:
     int64_t d_local() const { return int64_t(n_heads_local_) * cfg_.d_head(); }  // this rank's q/k/v width
     const WeightBytes& weight_bytes() const { return weight_bytes_; }
     int64_t activation_bytes() const;  // the workspace, sized for max_tokens
+    // --inject-fault kind=corrupt-shard: negates this rank's shards of out_proj and fc2 in its stage's first
+    // layer (only this rank's slice, as a sharding bug would). Returns what it changed, for the warning.
+    std::string corrupt_shard_for_test();
 
 private:
     void layer_forward(const OptDecoderLayer& L, int layer, const StepInputs& in, KvCache& kv, const Tensor& h);
     void layer_norm(const Tensor& y, const Tensor& x, const LayerNorm& ln);
 
-    void head_forward(const StepInputs& in, const Tensor& h, std::vector<float>& logits);
+    void head_forward(const StepInputs& in, const Tensor& h);
 
     ModelConfig cfg_;
     Backend& be_;

@@ -25,8 +25,19 @@ VocabParallelEmbedding load_vocab_parallel_embedding(ShardLoader& ld, const Tens
 
 struct ParallelLMHead {
     const VocabParallelEmbedding* embedding = nullptr;  // tied weights
-    // h: [n, d_embed]. On tp_rank 0 fills logits with [n, n_vocab] floats; other ranks leave it empty.
-    void forward(Backend& be, Communicator& tp, const Tensor& h, std::vector<float>& logits) const;
+    // h: [n, d_embed] → each rank's logits block [n, n_vocab_local], in fp32, gathered on tp_rank 0 into
+    // device memory that read() copies out. Device work only (no host sync): a CUDA graph can capture it.
+    void forward(Backend& be, Communicator& tp, const Tensor& h);
+    // On tp_rank 0: the first n_rows rows of the last forward as [n_rows, n_vocab] floats; elsewhere empty.
+    void read(Backend& be, const Communicator& tp, int64_t n_rows, std::vector<float>& logits);
+
+    // Sizes the buffers for `rows` rows now, so that no later step moves them (CUDA graphs).
+    void reserve(Backend& be, const Communicator& tp, int64_t rows, DType dtype);
+
+private:
+    Buffer local_, local_f32_, gathered_;  // reused across steps (reuse_buffer)
+    int64_t n_ = 0;                        // rows of the last forward
+    std::vector<float> host_;
 };
 
 }  // namespace ls

@@ -4,9 +4,20 @@
 
 namespace ls {
 
+// Checkpoints are read as fp32 and narrowed here, on the host, to the backend's compute dtype (rounding to
+// nearest even, as torch's .to(float16) does).
 Buffer ShardLoader::upload(const std::vector<float>& host, int64_t rows, int64_t cols, bool replicated) {
-    Buffer b = backend_.alloc(DType::F32, {rows, cols});
-    backend_.copy_from_host(b, host.data());
+    const DType dt = backend_.compute_dtype();
+    Buffer b = backend_.alloc(dt, {rows, cols});
+    if (dt == DType::F32) {
+        backend_.copy_from_host(b, host.data());
+    } else {
+        ENSURE(dt == DType::F16 || dt == DType::BF16, "weights in ", dtype_name(dt), " are not supported");
+        std::vector<uint16_t> narrow(host.size());
+        for (size_t i = 0; i < host.size(); i++)
+            narrow[i] = dt == DType::F16 ? f32_to_f16(host[i]) : f32_to_bf16(host[i]);
+        backend_.copy_from_host(b, narrow.data());
+    }
     (replicated ? bytes_.replicated : bytes_.sharded) += int64_t(b.nbytes());
     return b;
 }

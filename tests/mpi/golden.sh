@@ -9,7 +9,7 @@ here=$(dirname "$0")
 mkdir -p "$work"
 /usr/bin/python3 "$here/check_expected.py" prompts "$expected" > "$work/prompts.txt"
 "$here/lsrun.sh" "$np" "$bin" generate --model "$model" "${grid[@]}" --prompts-file "$work/prompts.txt" \
-    --temperature 0 --max-tokens 32 --logprobs 5 --output-json "$work/out.json" --quiet 2> "$work/log.txt" \
+    --temperature 0 --max-tokens 32 --logprobs 5 --check-lockstep --output-json "$work/out.json" --quiet 2> "$work/log.txt" \
     || { cat "$work/log.txt"; exit 1; }
 grep -E "pipeline stage|model weights take|KV blocks|generated" "$work/log.txt"
 /usr/bin/python3 "$here/check_expected.py" compare "$expected" "$work/out.json" --logprob-tol "$tol"

@@ -117,8 +117,7 @@ Measured measure(const std::string& dir, int tp, int tp_rank, const Settings& st
     Buffer block_tables = upload(be, s.block_tables, {n_seqs, s.max_blocks});
     Buffer sample_rows = upload(be, s.sample_rows, {n_seqs});
     const StepInputs in{token_ids, slot_mapping, sample_rows, {query_start, positions, block_tables, st.block_size}};
-    std::vector<float> logits;
-    model.forward(in, kv, logits);
+    model.forward(in, kv);
     be.synchronize();
     return {model.weight_bytes(), model.activation_bytes() + (be.memory_usage().peak - before)};
 }

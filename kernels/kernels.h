@@ -1,0 +1,69 @@
+// Host launchers of the CUDA kernels: what cuBLAS does not do. Plain C++ (no CUDA types but cudaStream_t),
+// so cuda_backend.cpp includes it without nvcc. Every launcher enqueues on `stream` and returns at once;
+// launch errors throw ls::Error (LAUNCH_CHECK). `dtype` is that of the float data (F32, F16 or BF16); math is
+// fp32 inside every kernel. Device pointers only; shapes in the comments, row-major.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace ls::kernels {
+
+// --- elementwise.cu ---
+void relu(void* x, DType dtype, int64_t n, cudaStream_t stream);  // x: [n], in place
+void add(void* y, const void* x, DType dtype, int64_t n, cudaStream_t stream);  // y: [n] += x: [n]
+// y: [n_rows, d] += bias: [d]; then max(·, 0) when `relu` (the FFN's fc1 epilogue in one pass).
+void add_bias(void* y, const void* bias, DType dtype, int64_t n_rows, int64_t d, bool relu, cudaStream_t stream);
+// y: [n] (y_dtype) = x: [n] (x_dtype), round to nearest even; any pair of F32, F16, BF16.
+void convert(void* y, DType y_dtype, const void* x, DType x_dtype, int64_t n, cudaStream_t stream);
+
+// --- embedding.cu ---
+// y: [n, d] row i = table: [n_table_rows, d] row (ids[i] - row_begin) when that is in [0, n_table_rows), else
+// zeros. ids: [n] int32. A negative row_begin shifts ids up (OPT's learned positions start at offset 2).
+void embedding(void* y, const int32_t* ids, const void* table, DType dtype, int64_t n, int64_t d,
+               int64_t row_begin, int64_t n_table_rows, cudaStream_t stream);
+// y: [n, d] row i = x: [n_x_rows, d] row rows[i]; rows: [n] int32. A row outside [0, n_x_rows) gives zeros
+// (the device cannot throw; the CPU backend raises instead).
+void gather_rows(void* y, const void* x, const int32_t* rows, DType dtype, int64_t n, int64_t d, int64_t n_x_rows,
+                 cudaStream_t stream);
+
+// --- layer_norm.cu ---
+// y: [n, d] = (x: [n, d] - mean) / sqrt(var + eps) · gamma: [d] + beta: [d]; statistics in fp32, two passes.
+// gamma/beta are `w_dtype` (F32 or the same as dtype).
+void layer_norm(void* y, const void* x, const void* gamma, const void* beta, DType dtype, DType w_dtype, int64_t n,
+                int64_t d, float eps, cudaStream_t stream);
+
+// --- paged_attention.cu ---
+// k_cache, v_cache: [n_slots, d_row]; k, v: [n_tokens, d_row]; slot_mapping: [n_tokens] int32.
+// A slot < 0 (padding rows of a CUDA-graph batch) or >= n_slots is skipped.
+void write_kv(void* k_cache, void* v_cache, const void* k, const void* v, const int32_t* slot_mapping, DType dtype,
+              int64_t n_tokens, int64_t d_row, int64_t n_slots, cudaStream_t stream);
+
+struct PagedAttentionShape {
+    int64_t n_tokens = 0;    // rows of q and out
+    int64_t n_seqs = 0;      // query_start has n_seqs + 1 entries
+    int64_t n_heads = 0;     // heads of this rank; d_row = n_heads · d_head
+    int64_t d_head = 0;      // ≤ 256
+    int64_t block_size = 16;
+    int64_t max_blocks = 0;  // columns of block_tables
+    int64_t n_slots = 0;     // rows of the caches: a slot outside them is skipped, never read
+};
+// out, q: [n_tokens, n_heads · d_head]; k_cache, v_cache: [n_slots, n_heads · d_head];
+// query_start: [n_seqs + 1]; positions: [n_tokens]; block_tables: [n_seqs, max_blocks]; all int32.
+// Token t of sequence s attends to positions 0..positions[t] of s, position j at slot
+// block_tables[s][j / block_size] · block_size + j % block_size. Rows outside [query_start[0],
+// query_start[n_seqs]) (graph padding) are left as they are. A batch of one query per sequence
+// (n_tokens == n_seqs) takes the decode kernel (one block per (sequence, head), warps split the context); any
+// other the prefill kernel (one warp per (token, head)). Both are correct for any batch.
+void paged_attention(void* out, const void* q, const void* k_cache, const void* v_cache, const int32_t* query_start,
+                     const int32_t* positions, const int32_t* block_tables, DType dtype,
+                     const PagedAttentionShape& shape, float scale, cudaStream_t stream);
+
+// --- sampling.cu ---
+// out: [n_rows] int32 = index of the largest of each row of logits: [n_rows, n_cols] (the first on ties, as
+// std::max_element; NaNs are never chosen unless the row is all NaN, then 0): greedy sampling on the device.
+void argmax_rows(int32_t* out, const void* logits, DType dtype, int64_t n_rows, int64_t n_cols, cudaStream_t stream);
+
+}  // namespace ls::kernels

@@ -1,0 +1,202 @@
+// Paged KV cache: write_kv scatters this step's K/V rows into their slots; paged_attention reads each token's
+// context back through its sequence's block table. Online softmax (running max m, running sum l, rescaled
+// accumulator) so a context of any length takes one pass over K/V, all in fp32.
+//
+// Per warp, lane L holds elements L, L+32, ... of the head (≤ 8 each: d_head ≤ 256). One key costs one warp
+// reduction for q·k; K/V rows of a head are contiguous, so a warp's loads are coalesced.
+#include "common.cuh"
+#include "kernels.h"
+
+namespace ls::kernels {
+namespace {
+
+constexpr int kMaxPerLane = 8;
+constexpr int kMaxDHead = kMaxPerLane * kWarp;
+constexpr int kDecodeWarps = 8;   // warps of one (sequence, head) block, splitting the context
+constexpr int kPrefillWarps = 4;  // one (token, head) per warp
+
+// k_cache, v_cache: [n_slots, d_row]; k, v: [n_tokens, d_row]; slot_mapping: [n_tokens].
+template <class T>
+__global__ void write_kv_kernel(T* k_cache, T* v_cache, const T* k, const T* v, const int32_t* slot_mapping,
+                                int64_t n_tokens, int64_t d_row, int64_t n_slots) {
+    for (int64_t i = blockIdx.x; i < n_tokens; i += gridDim.x) {
+        const int64_t slot = slot_mapping[i];
+        if (slot < 0 || slot >= n_slots) continue;
+        for (int64_t j = threadIdx.x; j < d_row; j += blockDim.x) {
+            k_cache[slot * d_row + j] = k[i * d_row + j];
+            v_cache[slot * d_row + j] = v[i * d_row + j];
+        }
+    }
+}
+
+struct Softmax {  // one warp's running state over the keys it has seen
+    float m = -INFINITY, l = 0.0f;
+    float acc[kMaxPerLane] = {};
+};
+
+// Folds keys j = j_begin, j_begin + j_step, ... < j_end of one head into st. q: this lane's elements of the
+// query, pre-scaled. table: [max_blocks] of the token's sequence; head: offset of the head in a row.
+template <class T>
+__device__ void attend(Softmax& st, const float (&q)[kMaxPerLane], const T* k_cache, const T* v_cache,
+                       const int32_t* table, int64_t j_begin, int64_t j_end, int64_t j_step,
+                       const PagedAttentionShape& sh, int64_t head) {
+    const int lane = threadIdx.x % kWarp;
+    const int64_t d_row = sh.n_heads * sh.d_head;
+    for (int64_t j = j_begin; j < j_end; j += j_step) {
+        const int64_t slot = int64_t(table[j / sh.block_size]) * sh.block_size + j % sh.block_size;
+        if (slot < 0 || slot >= sh.n_slots) continue;  // a corrupt table must not read outside the cache
+        const T* kr = k_cache + slot * d_row + head;
+        const T* vr = v_cache + slot * d_row + head;
+        float dot = 0.0f;
+#pragma unroll
+        for (int c = 0; c < kMaxPerLane; c++) {
+            const int e = lane + c * kWarp;
+            if (e < sh.d_head) dot += q[c] * to_f32(kr[e]);
+        }
+        const float s = warp_sum(dot);
+        const float m_new = fmaxf(st.m, s);
+        const float corr = expf(st.m - m_new), p = expf(s - m_new);
+        st.l = st.l * corr + p;
+#pragma unroll
+        for (int c = 0; c < kMaxPerLane; c++) {
+            const int e = lane + c * kWarp;
+            st.acc[c] = st.acc[c] * corr + (e < sh.d_head ? p * to_f32(vr[e]) : 0.0f);
+        }
+        st.m = m_new;
+    }
+}
+
+template <class T>
+__device__ void load_query(float (&q)[kMaxPerLane], const T* q_row, int64_t d_head, float scale) {
+    const int lane = threadIdx.x % kWarp;
+#pragma unroll
+    for (int c = 0; c < kMaxPerLane; c++) {
+        const int e = lane + c * kWarp;
+        q[c] = e < d_head ? to_f32(q_row[e]) * scale : 0.0f;
+    }
+}
+
+// Keys this token may see: positions 0..pos, never beyond its block table.
+__device__ __forceinline__ int64_t n_visible(int32_t pos, const PagedAttentionShape& sh) {
+    const int64_t n = int64_t(pos) + 1;
+    return n < sh.max_blocks * sh.block_size ? n : sh.max_blocks * sh.block_size;
+}
+
+// grid (n_seqs, n_heads), kDecodeWarps warps; dynamic smem: kDecodeWarps · (d_head + 2) floats.
+// out, q: [n_tokens, d_row]; query_start: [n_seqs + 1]; positions: [n_tokens]; block_tables: [n_seqs, max_blocks].
+template <class T>
+__global__ void decode_kernel(T* out, const T* q, const T* k_cache, const T* v_cache, const int32_t* query_start,
+                              const int32_t* positions, const int32_t* block_tables, PagedAttentionShape sh,
+                              float scale) {
+    extern __shared__ float smem[];
+    float* s_m = smem;                    // [kDecodeWarps]
+    float* s_l = s_m + kDecodeWarps;      // [kDecodeWarps]
+    float* s_acc = s_l + kDecodeWarps;    // [kDecodeWarps, d_head]
+    const int64_t s = blockIdx.x, head = int64_t(blockIdx.y) * sh.d_head, d_row = sh.n_heads * sh.d_head;
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int32_t* table = block_tables + s * sh.max_blocks;
+    // Normally one query; a sequence with several (a mixed batch that happens to have n_tokens == n_seqs) is
+    // still right, one query after the other.
+    for (int64_t t = query_start[s]; t < query_start[s + 1]; t++) {
+        float qv[kMaxPerLane];
+        load_query(qv, q + t * d_row + head, sh.d_head, scale);
+        Softmax st;
+        attend(st, qv, k_cache, v_cache, table, warp, n_visible(positions[t], sh), kDecodeWarps, sh, head);
+        if (lane == 0) {
+            s_m[warp] = st.m;
+            s_l[warp] = st.l;
+        }
+#pragma unroll
+        for (int c = 0; c < kMaxPerLane; c++) {
+            const int e = lane + c * kWarp;
+            if (e < sh.d_head) s_acc[warp * sh.d_head + e] = st.acc[c];
+        }
+        __syncthreads();
+        float m = -INFINITY;
+        for (int w = 0; w < kDecodeWarps; w++) m = fmaxf(m, s_m[w]);
+        float l = 0.0f;
+        for (int w = 0; w < kDecodeWarps; w++) l += s_m[w] == -INFINITY ? 0.0f : s_l[w] * expf(s_m[w] - m);
+        for (int64_t e = threadIdx.x; e < sh.d_head; e += blockDim.x) {
+            float o = 0.0f;
+            for (int w = 0; w < kDecodeWarps; w++)
+                if (s_m[w] != -INFINITY) o += s_acc[w * sh.d_head + e] * expf(s_m[w] - m);
+            out[t * d_row + head + e] = from_f32<T>(l > 0.0f ? o / l : 0.0f);
+        }
+        __syncthreads();  // smem is rewritten by the next query
+    }
+}
+
+// grid (ceil(n_tokens / kPrefillWarps), n_heads), kPrefillWarps warps; shapes as decode_kernel.
+template <class T>
+__global__ void prefill_kernel(T* out, const T* q, const T* k_cache, const T* v_cache, const int32_t* query_start,
+                               const int32_t* positions, const int32_t* block_tables, PagedAttentionShape sh,
+                               float scale) {
+    const int64_t t = int64_t(blockIdx.x) * kPrefillWarps + threadIdx.x / kWarp;
+    if (t >= sh.n_tokens) return;
+    // The token's sequence: the last s with query_start[s] <= t (binary search; empty sequences are skipped).
+    int64_t lo = 0, hi = sh.n_seqs + 1;  // first index with query_start > t lies in [lo, hi]
+    while (lo < hi) {
+        const int64_t mid = (lo + hi) / 2;
+        if (query_start[mid] <= t) lo = mid + 1; else hi = mid;
+    }
+    const int64_t s = lo - 1;
+    if (s < 0 || s >= sh.n_seqs) return;  // padding rows outside every sequence
+    const int64_t head = int64_t(blockIdx.y) * sh.d_head, d_row = sh.n_heads * sh.d_head;
+    float qv[kMaxPerLane];
+    load_query(qv, q + t * d_row + head, sh.d_head, scale);
+    Softmax st;
+    attend(st, qv, k_cache, v_cache, block_tables + s * sh.max_blocks, 0, n_visible(positions[t], sh), 1, sh, head);
+    const int lane = threadIdx.x % kWarp;
+#pragma unroll
+    for (int c = 0; c < kMaxPerLane; c++) {
+        const int e = lane + c * kWarp;
+        if (e < sh.d_head) out[t * d_row + head + e] = from_f32<T>(st.l > 0.0f ? st.acc[c] / st.l : 0.0f);
+    }
+}
+
+}  // namespace
+
+void write_kv(void* k_cache, void* v_cache, const void* k, const void* v, const int32_t* slot_mapping, DType dtype,
+              int64_t n_tokens, int64_t d_row, int64_t n_slots, cudaStream_t stream) {
+    if (n_tokens == 0 || d_row == 0) return;
+    const unsigned grid = unsigned(n_tokens < 65535 ? n_tokens : 65535);
+    dispatch_float(dtype, "write_kv", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        write_kv_kernel<T><<<grid, 256, 0, stream>>>(static_cast<T*>(k_cache), static_cast<T*>(v_cache),
+                                                     static_cast<const T*>(k), static_cast<const T*>(v), slot_mapping,
+                                                     n_tokens, d_row, n_slots);
+    });
+    LAUNCH_CHECK();
+}
+
+void paged_attention(void* out, const void* q, const void* k_cache, const void* v_cache, const int32_t* query_start,
+                     const int32_t* positions, const int32_t* block_tables, DType dtype,
+                     const PagedAttentionShape& shape, float scale, cudaStream_t stream) {
+    if (shape.n_tokens == 0 || shape.n_seqs == 0) return;
+    ENSURE(shape.d_head > 0 && shape.d_head <= kMaxDHead, "kernels::paged_attention: d_head ", shape.d_head,
+           " (supported: 1..", kMaxDHead, ")");
+    ENSURE(shape.block_size > 0 && shape.max_blocks > 0, "kernels::paged_attention: block size ", shape.block_size,
+           ", ", shape.max_blocks, " blocks per sequence");
+    ENSURE(shape.n_heads > 0 && shape.n_heads <= 65535, "kernels::paged_attention: ", shape.n_heads, " heads");
+    const bool decode = shape.n_tokens == shape.n_seqs;
+    dispatch_float(dtype, "paged_attention", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        auto* o = static_cast<T*>(out);
+        auto* qt = static_cast<const T*>(q);
+        auto* kc = static_cast<const T*>(k_cache);
+        auto* vc = static_cast<const T*>(v_cache);
+        if (decode) {
+            const dim3 grid(unsigned(shape.n_seqs), unsigned(shape.n_heads));
+            const size_t smem = size_t(kDecodeWarps) * size_t(shape.d_head + 2) * sizeof(float);
+            decode_kernel<T><<<grid, kDecodeWarps * kWarp, smem, stream>>>(o, qt, kc, vc, query_start, positions,
+                                                                           block_tables, shape, scale);
+        } else {
+            const dim3 grid(unsigned(ceil_div(shape.n_tokens, kPrefillWarps)), unsigned(shape.n_heads));
+            prefill_kernel<T><<<grid, kPrefillWarps * kWarp, 0, stream>>>(o, qt, kc, vc, query_start, positions,
+                                                                          block_tables, shape, scale);
+        }
+    });
+    LAUNCH_CHECK();
+}
+
+}  // namespace ls::kernels

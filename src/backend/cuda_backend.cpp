@@ -1,0 +1,434 @@
+// CudaBackend: the caching allocator, host transfers, cuBLAS GEMMs, kernel launches and CUDA graphs of one
+// device, all on one stream.
+#include "backend/cuda_backend.h"
+
+#include "core/wait.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "backend/cuda_check.h"
+#include "kernels.h"
+
+namespace ls {
+
+namespace {
+
+constexpr size_t kCublasWorkspace = size_t(32) << 20;  // cuBLAS's recommendation for Hopper (4 MiB elsewhere)
+constexpr size_t kStagingBytes = size_t(16) << 20;     // per pinned staging buffer of copy_from_host
+
+bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+
+cudaDataType_t cuda_type(DType t) {
+    switch (t) {
+        case DType::F32: return CUDA_R_32F;
+        case DType::F16: return CUDA_R_16F;
+        case DType::BF16: return CUDA_R_16BF;
+        default: raise("cuda backend: no cuBLAS type for ", dtype_name(t));
+    }
+}
+
+void expect(const Tensor& t, DType dtype, const char* op, const char* what) {
+    ENSURE(t.dtype == dtype, "cuda backend: ", op, ": ", what, " is ", dtype_name(t.dtype), ", expected ",
+           dtype_name(dtype));
+}
+
+void expect_float(const Tensor& t, const char* op, const char* what) {
+    ENSURE(is_float(t.dtype), "cuda backend: ", op, ": ", what, " is ", dtype_name(t.dtype),
+           ", expected F32, F16 or BF16");
+}
+
+// Small blocks in 512 B steps; large ones in 2 MiB steps, the granularity cudaMalloc hands out anyway.
+size_t round_size(size_t bytes) {
+    const size_t step = bytes < (size_t(1) << 20) ? 512 : size_t(2) << 20;
+    return std::max<size_t>((bytes + step - 1) / step * step, step);
+}
+
+}  // namespace
+
+int cuda_device_count(std::string* why) {
+    int n = 0;
+    const cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) {
+        cudaGetLastError();  // the runtime keeps the error sticky for the next call otherwise
+        if (why) *why = cat("cudaGetDeviceCount: ", cudaGetErrorString(err));
+        return 0;
+    }
+    if (n == 0 && why) *why = "cudaGetDeviceCount: no CUDA device";
+    return n;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(const BackendConfig& cfg) {
+    std::string why;
+    const int n = cuda_device_count(&why);
+    ENSURE(n > 0, "--device cuda: no CUDA device is visible (", why, ")");
+    ENSURE(cfg.cuda_device >= 0 && cfg.cuda_device < n, "--device cuda: CUDA device ", cfg.cuda_device,
+           " requested but this process sees ", n, " device(s) (0..", n - 1,
+           "); more ranks per host than GPUs, or CUDA_VISIBLE_DEVICES hides them");
+    return std::make_unique<CudaBackend>(cfg);
+}
+
+CudaBackend::CudaBackend(const BackendConfig& cfg) {
+    try {
+        init(cfg);
+    } catch (...) {
+        destroy();
+        throw;
+    }
+}
+
+CudaBackend::~CudaBackend() { destroy(); }
+
+void CudaBackend::init(const BackendConfig& cfg) {
+    ENSURE(is_float(cfg.dtype), "cuda backend: compute dtype ", dtype_name(cfg.dtype), ": expected F32, F16 or BF16");
+    device_ = cfg.cuda_device;
+    dtype_ = cfg.dtype;
+    allow_tf32_ = cfg.allow_tf32;
+    CUDA_CALL(cudaSetDevice(device_));
+    cudaDeviceProp prop{};
+    CUDA_CALL(cudaGetDeviceProperties(&prop, device_));
+    char bus[32] = {0};
+    CUDA_CALL(cudaDeviceGetPCIBusId(bus, int(sizeof bus), device_));
+    name_ = cat("cuda:", device_, " (", prop.name, ", ", bus, ")");
+    size_t free = 0, total = 0;
+    CUDA_CALL(cudaMemGetInfo(&free, &total));
+    total_memory_ = double(total);
+
+    // Non-blocking: no implicit sync with the legacy default stream, which libraries may use behind our back.
+    CUDA_CALL(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CUBLAS_CALL(cublasCreate(&cublas_));
+    CUBLAS_CALL(cublasSetStream(cublas_, stream_));
+    // Default math: CUBLAS_COMPUTE_32F then means true fp32 for F32 GEMMs; TF32 only when asked (linear()).
+    CUBLAS_CALL(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+    // A workspace of our own, set once: otherwise cuBLAS allocates one per stream on first use, which is a
+    // cudaMalloc that graph capture forbids.
+    CUDA_CALL(cudaMalloc(&cublas_workspace_, kCublasWorkspace));
+    CUBLAS_CALL(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspace));
+}
+
+void CudaBackend::destroy() noexcept {
+    // Errors are ignored here: this runs in the destructor and after a failed init().
+    if (stream_) cudaStreamSynchronize(stream_);
+    for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
+    graphs_.clear();
+    if (cublas_) cublasDestroy(cublas_);
+    cublas_ = nullptr;
+    for (int i = 0; i < 2; i++) {
+        if (staged_[i]) cudaEventDestroy(staged_[i]);
+        if (staging_[i]) cudaFreeHost(staging_[i]);
+        staged_[i] = nullptr;
+        staging_[i] = nullptr;
+    }
+    // Blocks still live belong to Buffers that outlive the backend: a caller bug, but the memory goes back.
+    for (auto& [p, b] : live_) cudaFree(p);
+    for (auto& [bytes, p] : free_) cudaFree(p);
+    for (auto& [bytes, p] : graph_free_) cudaFree(p);
+    live_.clear();
+    free_.clear();
+    graph_free_.clear();
+    if (cublas_workspace_) cudaFree(cublas_workspace_);
+    cublas_workspace_ = nullptr;
+    if (stream_) cudaStreamDestroy(stream_);
+    stream_ = nullptr;
+}
+
+// --- Memory --------------------------------------------------------------------------------------------------
+// A caching allocator (PyTorch's idea, without block splitting): a released block goes to a free list keyed by
+// size and the next alloc of a size it fits (best fit, at most 2× the request) takes it back; cudaMalloc and
+// cudaFree, which synchronize the device, happen only when the list has nothing that fits. Reuse needs no
+// event: all work runs in order on stream_, so a kernel still reading a released block runs before any
+// kernel of its next owner.
+//
+// Graph capture. Every block a capture touches (taken during it or released during it) is graph-owned: a
+// replay reads and writes it again later, so it never returns to the eager list, where eager work between
+// replays could be given it. Released graph-owned blocks go to graph_free_, which only captures draw from:
+// replays run one after another on stream_, so graphs may share scratch blocks, as each replay's temporaries
+// are dead when it ends. A capture must not cudaMalloc (illegal under ThreadLocal capture mode, and a stall):
+// alloc() during capture is served from graph_free_, then from the eager list, or fails the capture with an
+// error asking for an eager warm-up run of the same step first (it leaves the blocks the step needs cached).
+// Buffers that a graph reads or writes and that live across replays (inputs, outputs, weights, KV cache)
+// must be allocated before capture and outlive the graph: the allocator cannot see which pointers a graph uses.
+
+void* CudaBackend::take_from(std::multimap<size_t, void*>& pool, size_t bytes, size_t* block_bytes) {
+    auto it = pool.lower_bound(bytes);
+    if (it == pool.end() || it->first > 2 * bytes) return nullptr;
+    void* p = it->second;
+    *block_bytes = it->first;
+    cached_bytes_ -= int64_t(it->first);
+    pool.erase(it);
+    return p;
+}
+
+void* CudaBackend::take_block(size_t bytes, size_t* block_bytes) {
+    void* p = nullptr;
+    if (capturing_) {
+        p = take_from(graph_free_, bytes, block_bytes);
+        if (!p) p = take_from(free_, bytes, block_bytes);
+        if (!p) {
+            cudaGraph_t g = nullptr;  // abandon the capture, so the stream is usable for the error path
+            capturing_ = false;
+            if (cudaStreamEndCapture(stream_, &g) == cudaSuccess && g) cudaGraphDestroy(g);
+            cudaGetLastError();
+            raise("cuda backend: alloc of ", bytes, " bytes during graph capture, and no cached block fits: run the "
+                  "captured step once eagerly first, so that the blocks it needs are cached (capture must not "
+                  "cudaMalloc)");
+        }
+    } else {
+        p = take_from(free_, bytes, block_bytes);
+        if (!p) {
+            cudaError_t err = cudaMalloc(&p, bytes);
+            if (err == cudaErrorMemoryAllocation) {  // give the cached blocks back and try once more
+                cudaGetLastError();
+                empty_cache();
+                err = cudaMalloc(&p, bytes);
+            }
+            if (err != cudaSuccess) {
+                cudaGetLastError();
+                raise("cuda backend: cudaMalloc of ", bytes, " bytes on ", name_, " failed (",
+                      cudaGetErrorString(err), "): ", usage_.allocated, " bytes allocated, ",
+                      cached_bytes_, " cached, ", device_used_bytes(),
+                      " used on the device of ", int64_t(total_memory_));
+            }
+            *block_bytes = bytes;
+        }
+    }
+    live_[p] = Block{*block_bytes, capturing_};
+    usage_.allocated += int64_t(*block_bytes);
+    usage_.peak = std::max(usage_.peak, usage_.allocated);
+    return p;
+}
+
+void CudaBackend::release_block(void* p) {
+    auto it = live_.find(p);
+    if (it == live_.end()) return;  // not ours: never happens through Buffer
+    const Block b = it->second;
+    live_.erase(it);
+    usage_.allocated -= int64_t(b.bytes);
+    cached_bytes_ += int64_t(b.bytes);
+    (b.graph_owned || capturing_ ? graph_free_ : free_).emplace(b.bytes, p);
+}
+
+void CudaBackend::empty_cache() {
+    ENSURE(!capturing_, "cuda backend: empty_cache() during graph capture");
+    for (auto& [bytes, p] : free_) {
+        CUDA_CALL(cudaFree(p));
+        cached_bytes_ -= int64_t(bytes);
+    }
+    free_.clear();
+}
+
+int64_t CudaBackend::device_used_bytes() const {
+    size_t free = 0, total = 0;
+    CUDA_CALL(cudaMemGetInfo(&free, &total));
+    return int64_t(total) - int64_t(free);
+}
+
+Buffer CudaBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
+    Tensor t = make_tensor(nullptr, dtype, shape);
+    size_t block = 0;
+    t.data = take_block(round_size(t.nbytes()), &block);
+    if (t.nbytes()) CUDA_CALL(cudaMemsetAsync(t.data, 0, t.nbytes(), stream_));
+    return Buffer(t, [this](void* p) { release_block(p); });
+}
+
+// cudaMemcpyAsync from pageable memory may return before the driver has read the source (the CUDA docs only
+// say it "might be synchronous"), so the caller could not free or reuse it safely. We copy through our own
+// pinned buffers instead: once this returns, `src` is no longer referenced, and the device-side copy still
+// overlaps with the host (the wait is only for the staging buffer's previous DMA).
+void CudaBackend::copy_from_host(const Tensor& dst, const void* src) {
+    ENSURE(!capturing_, "cuda backend: copy_from_host during graph capture (copy the inputs before replay)");
+    const size_t n = dst.nbytes();
+    for (size_t done = 0; done < n;) {
+        const int i = next_staging_;
+        next_staging_ ^= 1;
+        if (!staging_[i]) {
+            CUDA_CALL(cudaMallocHost(&staging_[i], kStagingBytes));
+            CUDA_CALL(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming));
+        }
+        CUDA_CALL(cudaEventSynchronize(staged_[i]));
+        const size_t chunk = std::min(kStagingBytes, n - done);
+        std::memcpy(staging_[i], static_cast<const char*>(src) + done, chunk);
+        CUDA_CALL(cudaMemcpyAsync(static_cast<char*>(dst.data) + done, staging_[i], chunk, cudaMemcpyHostToDevice,
+                                  stream_));
+        CUDA_CALL(cudaEventRecord(staged_[i], stream_));
+        done += chunk;
+    }
+}
+
+void CudaBackend::copy_to_host(void* dst, const Tensor& src) {
+    ENSURE(!capturing_, "cuda backend: copy_to_host during graph capture");
+    if (src.nbytes() == 0) return;
+    CUDA_CALL(cudaMemcpyAsync(dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, stream_));
+    synchronize();
+}
+
+// Polled under the watchdog (--collective-timeout) instead of cudaStreamSynchronize: an NCCL collective
+// whose peer died never finishes, and a blocked rank could neither notice nor abort the communicators.
+void CudaBackend::synchronize() {
+    wait_until([&] {
+        const cudaError_t e = cudaStreamQuery(stream_);
+        if (e == cudaErrorNotReady) return false;
+        CUDA_CALL(e);
+        return true;
+    }, "waiting for the GPU stream (kernels and NCCL collectives)", false);
+}
+
+// --- Ops -----------------------------------------------------------------------------------------------------
+
+void CudaBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
+    expect_float(x, "linear", "input");
+    expect(w, x.dtype, "linear", "weight");
+    ENSURE(y.dtype == x.dtype || y.dtype == DType::F32, "cuda backend: linear: output ", dtype_name(y.dtype),
+           " for ", dtype_name(x.dtype), " input (expected the same or F32)");
+    const int64_t n = x.rows(), d_in = x.cols(), d_out = w.rows();
+    ENSURE(w.cols() == d_in && y.rows() == n && y.cols() == d_out, "linear: shapes y[", y.rows(), ",", y.cols(),
+           "] x[", n, ",", d_in, "] w[", d_out, ",", w.cols(), "] do not match");
+    ENSURE(n < INT_MAX && d_in < INT_MAX && d_out < INT_MAX, "linear: dimensions beyond cuBLAS's int");
+    if (n == 0) return;
+    // Row-major y = x·wᵀ is column-major yᵀ[d_out, n] = w_cm[d_in, d_out]ᵀ · x_cm[d_in, n]: cuBLAS sees each
+    // row-major matrix as its transpose, so no data moves.
+    const float alpha = 1.0f, beta = 0.0f;
+    const cublasComputeType_t compute =
+        x.dtype == DType::F32 && allow_tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    CUBLAS_CALL(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(d_out), int(n), int(d_in), &alpha, w.data,
+                             cuda_type(w.dtype), int(d_in), x.data, cuda_type(x.dtype), int(d_in), &beta, y.data,
+                             cuda_type(y.dtype), int(d_out), compute, CUBLAS_GEMM_DEFAULT));
+    if (bias) add_bias(y, *bias);
+}
+
+void CudaBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+    expect_float(x, "layer_norm", "input");
+    expect(y, x.dtype, "layer_norm", "output");
+    expect(beta, gamma.dtype, "layer_norm", "beta");
+    const int64_t n = x.rows(), d = x.cols();
+    ENSURE(y.rows() == n && y.cols() == d && gamma.numel() == d && beta.numel() == d, "layer_norm: y[", y.rows(),
+           ",", y.cols(), "] x[", n, ",", d, "] gamma[", gamma.numel(), "] beta[", beta.numel(), "]");
+    kernels::layer_norm(y.data, x.data, gamma.data, beta.data, x.dtype, gamma.dtype, n, d, eps, stream_);
+}
+
+void CudaBackend::relu(const Tensor& x) {
+    expect_float(x, "relu", "input");
+    kernels::relu(x.data, x.dtype, x.numel(), stream_);
+}
+
+void CudaBackend::add(const Tensor& y, const Tensor& x) {
+    expect_float(y, "add", "y");
+    expect(x, y.dtype, "add", "x");
+    ENSURE(y.numel() == x.numel(), "add: ", y.numel(), " vs ", x.numel(), " elements");
+    kernels::add(y.data, x.data, y.dtype, y.numel(), stream_);
+}
+
+void CudaBackend::add_bias(const Tensor& y, const Tensor& bias) {
+    expect_float(y, "add_bias", "y");
+    expect(bias, y.dtype, "add_bias", "bias");
+    ENSURE(bias.numel() == y.cols(), "add_bias: bias of ", bias.numel(), " for rows of ", y.cols());
+    kernels::add_bias(y.data, bias.data, y.dtype, y.rows(), y.cols(), false, stream_);
+}
+
+void CudaBackend::embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) {
+    expect(ids, DType::I32, "embedding", "ids");
+    expect_float(table, "embedding", "table");
+    expect(y, table.dtype, "embedding", "output");
+    const int64_t n = ids.numel(), d = table.cols();
+    ENSURE(y.rows() == n && y.cols() == d, "embedding: output [", y.rows(), ",", y.cols(), "] for ", n, " ids of ",
+           d);
+    kernels::embedding(y.data, ids.i32(), table.data, table.dtype, n, d, row_begin, table.rows(), stream_);
+}
+
+void CudaBackend::gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) {
+    expect(rows, DType::I32, "gather_rows", "rows");
+    expect_float(x, "gather_rows", "x");
+    expect(y, x.dtype, "gather_rows", "y");
+    ENSURE(y.rows() == rows.numel() && y.cols() == x.cols(), "gather_rows: y[", y.rows(), ",", y.cols(), "] for ",
+           rows.numel(), " rows of ", x.cols());
+    kernels::gather_rows(y.data, x.data, rows.i32(), x.dtype, rows.numel(), x.cols(), x.rows(), stream_);
+}
+
+void CudaBackend::write_kv(const Tensor& k_cache, const Tensor& v_cache, const Tensor& k, const Tensor& v,
+                           const Tensor& slot_mapping) {
+    expect_float(k_cache, "write_kv", "k_cache");
+    for (const Tensor* t : {&v_cache, &k, &v}) expect(*t, k_cache.dtype, "write_kv", "k/v");
+    expect(slot_mapping, DType::I32, "write_kv", "slot_mapping");
+    const int64_t d = k.cols();
+    ENSURE(v.rows() == k.rows() && v.cols() == d && k_cache.cols() == d && v_cache.cols() == d &&
+               v_cache.rows() == k_cache.rows() && slot_mapping.numel() == k.rows(),
+           "write_kv: k[", k.rows(), ",", d, "] v[", v.rows(), ",", v.cols(), "] caches [", k_cache.rows(), ",",
+           k_cache.cols(), "] slots ", slot_mapping.numel());
+    kernels::write_kv(k_cache.data, v_cache.data, k.data, v.data, slot_mapping.i32(), k.dtype, k.rows(), d,
+                      k_cache.rows(), stream_);
+}
+
+void CudaBackend::attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                            const AttentionInputs& in, int n_heads_local, float scale) {
+    expect_float(q, "attention", "q");
+    for (const Tensor* t : {&out, &k_cache, &v_cache}) expect(*t, q.dtype, "attention", "out/cache");
+    for (const Tensor* t : {&in.query_start, &in.positions, &in.block_tables})
+        expect(*t, DType::I32, "attention", "query_start/positions/block_tables");
+    const int64_t d_row = q.cols();
+    ENSURE(n_heads_local > 0 && d_row % n_heads_local == 0, "attention: rows of ", d_row, " for ", n_heads_local,
+           " heads");
+    ENSURE(out.rows() == q.rows() && out.cols() == d_row && k_cache.cols() == d_row && v_cache.cols() == d_row &&
+               v_cache.rows() == k_cache.rows(),
+           "attention: out[", out.rows(), ",", out.cols(), "] q[", q.rows(), ",", d_row, "] caches [",
+           k_cache.rows(), ",", k_cache.cols(), "]");
+    ENSURE(in.positions.numel() == q.rows() && in.query_start.numel() >= 1 && in.block_tables.ndim == 2 &&
+               in.block_tables.rows() == in.query_start.numel() - 1,
+           "attention: ", in.positions.numel(), " positions, ", in.query_start.numel(), " query starts and ",
+           in.block_tables.rows(), " block tables for ", q.rows(), " tokens");
+    kernels::PagedAttentionShape sh;
+    sh.n_tokens = q.rows();
+    sh.n_seqs = in.query_start.numel() - 1;
+    sh.n_heads = n_heads_local;
+    sh.d_head = d_row / n_heads_local;
+    sh.block_size = in.block_size;
+    sh.max_blocks = in.block_tables.cols();
+    sh.n_slots = k_cache.rows();
+    kernels::paged_attention(out.data, q.data, k_cache.data, v_cache.data, in.query_start.i32(), in.positions.i32(),
+                             in.block_tables.i32(), q.dtype, sh, scale, stream_);
+}
+
+void CudaBackend::convert(const Tensor& y, const Tensor& x) {
+    expect_float(x, "convert", "x");
+    expect_float(y, "convert", "y");
+    ENSURE(y.numel() == x.numel(), "convert: ", y.numel(), " vs ", x.numel(), " elements");
+    if (y.dtype == x.dtype) {
+        if (x.nbytes()) CUDA_CALL(cudaMemcpyAsync(y.data, x.data, x.nbytes(), cudaMemcpyDeviceToDevice, stream_));
+        return;
+    }
+    kernels::convert(y.data, y.dtype, x.data, x.dtype, x.numel(), stream_);
+}
+
+// --- Graphs --------------------------------------------------------------------------------------------------
+// ThreadLocal capture mode: it forbids "unsafe" calls (cudaMalloc, synchronous copies) on this thread, so a
+// step that would stall or allocate fails at capture instead of silently misbehaving, while other threads
+// (NCCL's proxy thread) stay free. NCCL's docs ask for ThreadLocal (not the default Global) when a P2P
+// send/recv to a peer is captured before any eager one (its lazy connection setup makes such calls), which
+// the pipeline stages' send/recv may be; all-reduces capture under it as well.
+
+void CudaBackend::begin_capture() {
+    ENSURE(!capturing_, "cuda backend: begin_capture while a capture is in progress");
+    CUDA_CALL(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    capturing_ = true;
+}
+
+int CudaBackend::end_capture() {
+    ENSURE(capturing_, "cuda backend: end_capture without begin_capture");
+    capturing_ = false;
+    cudaGraph_t graph = nullptr;
+    CUDA_CALL(cudaStreamEndCapture(stream_, &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    CUDA_CALL(err);
+    graphs_.push_back(exec);
+    return int(graphs_.size()) - 1;
+}
+
+void CudaBackend::replay(int id) {
+    ENSURE(!capturing_, "cuda backend: replay during a capture");
+    ENSURE(id >= 0 && id < int(graphs_.size()), "cuda backend: no graph ", id, " (", graphs_.size(), " captured)");
+    CUDA_CALL(cudaGraphLaunch(graphs_[size_t(id)], stream_));
+}
+
+}  // namespace ls

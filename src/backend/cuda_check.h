@@ -1,0 +1,26 @@
+// The checking macros for CUDA runtime and cuBLAS calls (CUDA builds only): a failed call throws ls::Error
+// "<call> failed at file:line: <library message>", which main() turns into fail() and MPI_Abort.
+// NCCL_CALL lives with the NCCL communicator, the only file that includes nccl.h.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "core/check.h"
+
+#define CUDA_CALL(x)                                                                        \
+    do {                                                                                    \
+        cudaError_t ls_err_ = (x);                                                          \
+        if (ls_err_ != cudaSuccess)                                                         \
+            ::ls::raise_call_failed(#x, cudaGetErrorString(ls_err_), __FILE__, __LINE__);   \
+    } while (0)
+
+#define CUBLAS_CALL(x)                                                                      \
+    do {                                                                                    \
+        cublasStatus_t ls_st_ = (x);                                                        \
+        if (ls_st_ != CUBLAS_STATUS_SUCCESS)                                                \
+            ::ls::raise_call_failed(#x, cublasGetStatusString(ls_st_), __FILE__, __LINE__); \
+    } while (0)
+
+// After a <<<...>>> launch: a bad configuration (grid too large, too much shared memory) is only reported
+// by cudaGetLastError, and would otherwise surface at some later, unrelated call.
+#define LAUNCH_CHECK() CUDA_CALL(cudaGetLastError())

@@ -1,0 +1,73 @@
+#include "core/wait.h"
+
+#include <mpi.h>
+#include <sched.h>
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/check.h"
+
+namespace ls {
+
+namespace {
+double g_timeout_s = 0;
+const char* g_phase = "loading";
+int64_t g_step = -1;
+}  // namespace
+
+void set_wait_timeout(double seconds, const char* phase) {
+    g_timeout_s = seconds;
+    g_phase = phase;
+}
+void set_wait_step(int64_t step) { g_step = step; }
+
+// Polls `test` until it reports done: a short spin, then sched_yield, then sleeps growing to 200 µs.
+void poll(const std::function<int(int&)>& test, const char* what, bool may_sleep) {
+    const bool is_driver = [] {  // outside MPI (unit tests) there is no driver to notify
+        int init = 0, fin = 0, r = -1;
+        MPI_Initialized(&init);
+        MPI_Finalized(&fin);
+        if (init && !fin) MPI_Comm_rank(MPI_COMM_WORLD, &r);
+        return r == 0;
+    }();
+    int done = 0;
+    long sleep_ns = 1000;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int iter = 0;; iter++) {
+        int rc = test(done);
+        if (rc != MPI_SUCCESS) fail_mpi(what, rc, __FILE__, __LINE__);
+        if (done) return;
+        if (sigterm_received())
+            fail(cat("terminated by SIGTERM while waiting for ", what, g_step >= 0 ? cat(" at step ", g_step) : "",
+                     ": mpirun is ending the job, most likely because another rank exited or was killed (see "
+                     "mpirun's message)"));
+        // The driver watches for a worker's abort notice while it waits (a dead peer never arrives here).
+        if (is_driver && iter % 256 == 255) check_abort_notice();
+        if (g_timeout_s > 0 && iter % 256 == 255) {
+            const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            if (waited > g_timeout_s)
+                fail(cat(what, g_step >= 0 ? cat(" at step ", g_step) : cat(" while ", g_phase), ": no progress for ",
+                         int(waited), " s (--collective-timeout ", g_timeout_s,
+                         " s); another rank has died or hangs"));
+        }
+        if (iter < 64) continue;
+        if (iter < 256 || !may_sleep) {
+            sched_yield();
+            continue;
+        }
+        timespec ts{0, sleep_ns};
+        nanosleep(&ts, nullptr);
+        sleep_ns = std::min(sleep_ns * 2, 200'000L);
+    }
+}
+
+void wait_until(const std::function<bool()>& done, const char* what, bool may_sleep) {
+    poll([&](int& d) {
+        d = done();
+        return MPI_SUCCESS;
+    }, what, may_sleep);
+}
+
+}  // namespace ls

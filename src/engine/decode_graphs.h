@@ -1,0 +1,47 @@
+// CUDA graphs for decode steps, as vLLM's CUDAGraphRunner: at start-up one graph per batch size (1, 2, 4,
+// then multiples of 8 up to max_num_seqs, at most 256), captured largest first so that the buffers they read
+// are sized once. A decode step of n sequences replays the graph of the smallest size >= n, on its inputs
+// padded to that size; prefill and mixed steps, and larger batches, run eagerly. A decode step of a small
+// model is hundreds of short kernels: one graph launch replaces their launch overhead.
+#pragma once
+#include <map>
+
+#include "comm/communicator.h"
+#include "engine/device_step.h"
+#include "model/opt.h"
+
+namespace ls {
+
+struct DecodeGraphsConfig {
+    int max_num_seqs = 256;
+    int max_blocks = 0;  // block table width of every graph: ceil(max_model_len / block_size)
+    int block_size = 16;
+};
+
+class DecodeGraphs {
+public:
+    DecodeGraphs(Backend& be, OptModel& model, KvCache& kv, Communicator& tp, const DecodeGraphsConfig& c);
+    int size_for(const StepPlan& plan) const;  // 0: run this step eagerly
+    void run(const StepPlan& plan, int size);  // upload padded, replay, count the replayed collectives
+    int n_graphs() const { return int(graphs_.size()); }
+    int largest() const { return graphs_.empty() ? 0 : graphs_.rbegin()->first; }
+    double capture_seconds() const { return capture_seconds_; }
+
+private:
+    struct Graph {
+        int id;
+        Communicator::Stats collectives;  // what one replay issues
+    };
+    Backend& be_;
+    KvCache& kv_;
+    Communicator& tp_;
+    DecodeGraphsConfig c_;
+    DeviceStep dev_;  // the graphs' own inputs: never reallocated by eager steps
+    std::map<int, Graph> graphs_;
+    double capture_seconds_ = 0;
+};
+
+// The batch sizes vLLM captures: 1, 2, 4, 8, 16, 24, ..., up to min(max_num_seqs, 256).
+std::vector<int> graph_batch_sizes(int max_num_seqs);
+
+}  // namespace ls

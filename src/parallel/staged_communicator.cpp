@@ -1,0 +1,85 @@
+#include "parallel/staged_communicator.h"
+
+#include <cstring>
+
+namespace ls {
+
+StagedCommunicator::StagedCommunicator(MPI_Comm group, std::string group_name, Backend& be)
+    : host_(group, std::move(group_name)), be_(be) {}
+
+Tensor StagedCommunicator::to_host(const Tensor& x, std::vector<char>& buf, bool as_f32) {
+    Tensor h = x;
+    const bool widen = as_f32 && (x.dtype == DType::F16 || x.dtype == DType::BF16);
+    buf.resize(x.nbytes() * (widen ? 2 : 1));
+    h.data = buf.data();
+    be_.copy_to_host(buf.data(), x);  // waits for the stream: the producing kernels have finished
+    if (widen) {  // in place, back to front, so no second buffer is needed
+        std::vector<float> f(size_t(x.numel()));
+        convert_to_f32(buf.data(), x.dtype, f.data(), f.size());
+        std::memcpy(buf.data(), f.data(), f.size() * 4);
+        h.dtype = DType::F32;
+    }
+    return h;
+}
+
+void StagedCommunicator::from_host(const Tensor& x, const Tensor& host) {
+    if (host.dtype == x.dtype) {
+        be_.copy_from_host(x, host.data);
+        return;
+    }
+    std::vector<uint16_t> narrow(size_t(x.numel()));
+    const float* f = host.f32();
+    for (size_t i = 0; i < narrow.size(); i++) narrow[i] = x.dtype == DType::F16 ? f32_to_f16(f[i]) : f32_to_bf16(f[i]);
+    be_.copy_from_host(x, narrow.data());
+}
+
+void StagedCommunicator::all_reduce_sum(const Tensor& x) {
+    if (size() == 1) return;
+    const Tensor h = to_host(x, a_, true);
+    host_.all_reduce_sum(h);
+    from_host(x, h);
+}
+
+void StagedCommunicator::all_gather(const Tensor& out, const Tensor& in) {
+    const Tensor hi = to_host(in, a_, false);
+    Tensor ho = out;
+    b_.resize(out.nbytes());
+    ho.data = b_.data();
+    host_.all_gather(ho, hi);
+    be_.copy_from_host(out, ho.data);
+}
+
+void StagedCommunicator::gather(const Tensor& out, const Tensor& in, int root) {
+    const Tensor hi = to_host(in, a_, false);
+    Tensor ho = out;
+    b_.resize(rank() == root ? out.nbytes() : 0);
+    ho.data = b_.data();
+    host_.gather(ho, hi, root);
+    if (rank() == root) be_.copy_from_host(out, ho.data);
+}
+
+void StagedCommunicator::broadcast(const Tensor& x, int root) {
+    if (size() == 1) return;
+    const Tensor h = to_host(x, a_, false);
+    host_.broadcast(h, root);
+    if (rank() != root) be_.copy_from_host(x, h.data);
+}
+
+void StagedCommunicator::send(const Tensor& x, int dst) { host_.send(to_host(x, a_, false), dst); }
+
+void StagedCommunicator::recv(const Tensor& x, int src) {
+    Tensor h = x;
+    a_.resize(x.nbytes());
+    h.data = a_.data();
+    host_.recv(h, src);
+    be_.copy_from_host(x, h.data);
+}
+
+// The MPI communicator inside counts the calls: its stats are this communicator's.
+void StagedCommunicator::sync_stats() { stats_ = host_.all_stats(); }
+void StagedCommunicator::reset_stats() {
+    host_.reset_stats();
+    stats_ = {};
+}
+
+}  // namespace ls

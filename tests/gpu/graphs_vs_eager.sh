@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# CUDA graphs change nothing but speed: the same greedy tokens and log-probs (to 1e-5) with and without
+# --enforce-eager, on a batch of decode sizes that land on several graphs (1, 3, 8 prompts).
+# usage: graphs_vs_eager.sh PROBE LOCKSTEP MODEL WORKDIR
+set -eu
+probe=$1; bin=$2; model=$3; work=$4
+"$probe" || exit $?
+here=$(dirname "$0")
+mkdir -p "$work"
+for n in 1 3 8; do
+  prompts=()
+  for i in $(seq 1 $n); do prompts+=(--prompt "Prompt number $i says"); done
+  for mode in graphs eager; do
+    extra=(); [ $mode = eager ] && extra=(--enforce-eager)
+    "$here/../mpi/lsrun.sh" 1 "$bin" generate --model "$model" --device cuda --dtype float32 "${prompts[@]}" \
+        --temperature 0 --max-tokens 24 --logprobs 2 --output-json "$work/$mode-$n.json" --report none --quiet \
+        "${extra[@]}" 2> "$work/$mode-$n.log" || { cat "$work/$mode-$n.log"; exit 1; }
+  done
+  grep -h "CUDA graphs" "$work/graphs-$n.log" | head -1
+  "$bin" compare "$work/eager-$n.json" "$work/graphs-$n.json" --logprob-tol 1e-5
+done
