@@ -9,6 +9,7 @@
 #include "comm/control_channel.h"
 #include "core/log.h"
 #include "model/memory_plan.h"
+#include "parallel/group_communicator.h"
 
 namespace ls {
 
@@ -96,8 +97,10 @@ RunReport driver_report(const RunOptions& o, const Runtime& rt, const EngineStat
     RunReport r;
     r.text_attrs = {{"model", o.model},
                     {"model_config", read_text(rt.cfg.source)},
-                    {"dtype", "float32"},
+                    {"dtype", dtype_torch_name(rt.dtype)},
                     {"backend", rt.be->name()},
+                    {"device", rt.device},
+                    {"collectives", rt.comm == "nccl" ? nccl_version() : std::string("MPI")},
                     {"command_line", o.command_line},
                     {"version", lockstep_version()},
                     {"git_commit", lockstep_git_commit()},

@@ -89,11 +89,12 @@ void count_activations(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& 
     const int64_t i32 = 4;
     int64_t t = 3 * alloc_bytes(n_tokens, i32) + alloc_bytes(n_seqs + 1, i32) +
                 alloc_bytes(n_seqs * max_blocks, i32) + alloc_bytes(n_seqs, i32);
-    // ParallelLMHead::forward holds the local logits [n_sample, n_vocab_local] and, with tp > 1, the gathered
-    // [tp, n_sample, n_vocab_local] at the same time.
+    // ParallelLMHead::forward holds the local logits [n_sample, n_vocab_local] in the compute dtype, their fp32
+    // copy when that is not fp32, and, with tp > 1, the gathered fp32 [tp, n_sample, n_vocab_local].
     const int64_t v_local = ceil_div(c.n_vocab, tp);
     t += alloc_bytes(n_seqs * v_local, esize);
-    if (tp > 1) t += alloc_bytes(tp * n_seqs * v_local, esize);
+    if (esize != 4) t += alloc_bytes(n_seqs * v_local, 4);
+    if (tp > 1) t += alloc_bytes(tp * n_seqs * v_local, 4);
     p.transient_bytes = t;
     p.activation_bytes = p.workspace_bytes + p.transient_bytes;
 }
@@ -117,7 +118,7 @@ void count_collectives(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& 
     p.layer_all_reduce_bytes_per_token = tp > 1 ? c.d_model * esize : 0;
     p.embed_all_reduce_bytes_per_token = tp > 1 ? c.d_embed * esize : 0;
     p.gathers_per_step = tp > 1 ? 1 : 0;
-    p.gather_bytes_per_sample = tp > 1 ? ceil_div(c.n_vocab, tp) * tp * esize : 0;
+    p.gather_bytes_per_sample = tp > 1 ? ceil_div(c.n_vocab, tp) * tp * 4 : 0;  // logits gathered in fp32
 }
 
 }  // namespace

@@ -154,8 +154,8 @@ void print_table(const PlanOptions& o, const MemoryPlanInput& in, const MemoryPl
                     static_cast<long long>(p.all_reduces_per_step), c.n_layers, c.d_model, p.dtype_bytes);
         if (c.has_projection())
             std::printf("    (the embedding's is n x %d x %d bytes: word_embed_proj_dim)\n", c.d_embed, p.dtype_bytes);
-        std::printf("  logits gather to tp_rank 0: s x %lld x %d ranks x %d bytes\n",
-                    static_cast<long long>(p.gather_bytes_per_sample / p.tp / p.dtype_bytes), p.tp, p.dtype_bytes);
+        std::printf("  logits gather to tp_rank 0 (fp32): s x %lld x %d ranks x 4 bytes\n",
+                    static_cast<long long>(p.gather_bytes_per_sample / p.tp / 4), p.tp);
         for (int64_t s : {int64_t(1), int64_t(p.max_num_seqs)})
             std::printf("  decode step of %lld sequence(s): all-reduces %lld bytes, gather %lld bytes\n",
                         static_cast<long long>(s), static_cast<long long>(all_reduce_bytes_per_step(p, s)),
