@@ -95,7 +95,13 @@ void fail(const std::string& msg, int code) {
         // MPI_Abort ends every rank; with one rank a plain exit keeps mpirun's output free of the abort banner.
         int world_rank = 0;
         MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+        // A worker has no report to write: the SIGTERM that mpirun sends once the driver aborts may end it
+        // while it waits for the driver to hear its notice.
+        if (world_rank != 0) std::signal(SIGTERM, SIG_DFL);
         if (world_size > 1 && world_rank != 0) notify_driver(msg);
+        // mpirun answers MPI_Abort with SIGTERM: let it end this rank at once again, not at the SIGKILL a
+        // second later.
+        std::signal(SIGTERM, SIG_DFL);
         if (world_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
         MPI_Finalize();
     }
