@@ -9,7 +9,8 @@ pkgs=(build-essential cmake pkg-config
       libhdf5-dev hdf5-tools
       libboost-program-options-dev doctest-dev libopenblas-dev nlohmann-json3-dev
       python3-h5py python3-numpy python3-matplotlib
-      slurm-wlm munge)                                   # the local Slurm test
+      slurm-wlm munge                                    # the local Slurm test
+      clang libclang-rt-14-dev llvm)                     # fuzz targets: libFuzzer runtime, llvm-symbolizer
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -125,7 +125,9 @@ std::vector<std::string> read_special_tokens(const std::string& dir) {
     auto add = [&](const nlohmann::json& v) {
         if (v.is_string()) out.push_back(v.get<std::string>());
         else if (v.is_object() && v.contains("content") && v["content"].is_string()) out.push_back(v["content"]);
-        else raise(path, ": a special token must be a string or {\"content\": ...}, got ", v.dump());
+        else  // dump() only scalars: it recurses, and deeply nested arrays would overflow the stack
+            raise(path, ": a special token must be a string or {\"content\": ...}, got ",
+                  v.is_primitive() ? v.dump() : std::string("<") + v.type_name() + ">");
     };
     for (const auto& [key, v] : j.items()) {
         if (v.is_array())
