@@ -100,7 +100,9 @@ void CudaBackend::init(const BackendConfig& cfg) {
     CUBLAS_CALL(cublasCreate(&cublas_));
     CUBLAS_CALL(cublasSetStream(cublas_, stream_));
     // Default math: CUBLAS_COMPUTE_32F then means true fp32 for F32 GEMMs; TF32 only when asked (linear()).
-    CUBLAS_CALL(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+    // No reduced-precision split-K reductions either: fp16/bf16 GEMMs accumulate in fp32 all the way.
+    CUBLAS_CALL(cublasSetMathMode(cublas_, cublasMath_t(CUBLAS_DEFAULT_MATH |
+                                                        CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     // A workspace of our own, set once: otherwise cuBLAS allocates one per stream on first use, which is a
     // cudaMalloc that graph capture forbids.
     CUDA_CALL(cudaMalloc(&cublas_workspace_, kCublasWorkspace));
@@ -246,7 +248,14 @@ void CudaBackend::copy_from_host(const Tensor& dst, const void* src) {
             CUDA_CALL(cudaMallocHost(&staging_[i], kStagingBytes));
             CUDA_CALL(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming));
         }
-        CUDA_CALL(cudaEventSynchronize(staged_[i]));
+        // Polled under the watchdog, as synchronize(): the event sits behind everything enqueued before it on
+        // stream_, NCCL collectives included, and a peer that died would block cudaEventSynchronize forever.
+        wait_until([&] {
+            const cudaError_t e = cudaEventQuery(staged_[i]);
+            if (e == cudaErrorNotReady) return false;
+            CUDA_CALL(e);
+            return true;
+        }, "waiting for a host-to-device staging buffer (behind the GPU stream)", false);
         const size_t chunk = std::min(kStagingBytes, n - done);
         std::memcpy(staging_[i], static_cast<const char*>(src) + done, chunk);
         CUDA_CALL(cudaMemcpyAsync(static_cast<char*>(dst.data) + done, staging_[i], chunk, cudaMemcpyHostToDevice,
@@ -259,6 +268,9 @@ void CudaBackend::copy_from_host(const Tensor& dst, const void* src) {
 void CudaBackend::copy_to_host(void* dst, const Tensor& src) {
     ENSURE(!capturing_, "cuda backend: copy_to_host during graph capture");
     if (src.nbytes() == 0) return;
+    // A copy into pageable memory blocks inside the driver until the stream reaches it, out of the watchdog's
+    // sight: drain the stream first under the watchdog (a collective whose peer died never finishes).
+    synchronize();
     CUDA_CALL(cudaMemcpyAsync(dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, stream_));
     synchronize();
 }

@@ -60,13 +60,17 @@ NcclCommunicator::NcclCommunicator(MPI_Comm group, std::string group_name, cudaS
     NCCL_CALL(ncclCommInitRankConfig(&comm_, size_, id, rank_, &config));
     settle(cat("ncclCommInitRank (", name_, ")").c_str());
     ncclComm_t c = comm_;
-    add_abort_cleanup([c] { ncclCommAbort(c); });  // releases kernels stuck in a collective before MPI_Abort
+    std::shared_ptr<bool> alive = alive_;
+    add_abort_cleanup([c, alive] {  // releases kernels stuck in a collective before MPI_Abort
+        if (*alive) ncclCommAbort(c);
+    });
 }
 
 NcclCommunicator::~NcclCommunicator() {
     for (Timing& t : pending_) events_.insert(events_.end(), {t.start, t.stop});
     for (cudaEvent_t e : events_) cudaEventDestroy(e);
-    if (comm_) ncclCommDestroy(comm_);  // the abort cleanup may still name it: it runs only on failure
+    *alive_ = false;  // the abort cleanup must not touch it any more
+    if (comm_) ncclCommDestroy(comm_);
 }
 
 void NcclCommunicator::settle(const char* what) {

@@ -6,6 +6,7 @@
 #include <mpi.h>
 #include <nccl.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,7 @@ private:
     void harvest(bool wait);
 
     ncclComm_t comm_ = nullptr;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     cudaStream_t stream_;
     std::string name_;
     int rank_ = 0, size_ = 1;

@@ -27,7 +27,7 @@ Communicator::Stats minus(const Communicator::Stats& a, const Communicator::Stat
 }  // namespace
 
 DecodeGraphs::DecodeGraphs(Backend& be, OptModel& model, KvCache& kv, Communicator& tp, const DecodeGraphsConfig& c)
-    : be_(be), kv_(kv), tp_(tp), c_(c) {
+    : be_(be), model_(model), kv_(kv), tp_(tp), c_(c) {
     if (!be.supports_graphs()) return;
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<int> sizes = graph_batch_sizes(c.max_num_seqs);
@@ -71,6 +71,7 @@ void DecodeGraphs::run(const StepPlan& p, int size) {
     const Graph& g = graphs_.at(size);
     upload_plan(be_, p, c_.block_size, dev_, {size, c_.max_blocks});
     be_.replay(g.id);
+    model_.set_logit_rows(size);  // the graph ran the LM head on `size` rows
     tp_.add_replayed(g.collectives);
 }
 

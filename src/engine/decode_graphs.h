@@ -33,6 +33,7 @@ private:
         Communicator::Stats collectives;  // what one replay issues
     };
     Backend& be_;
+    OptModel& model_;
     KvCache& kv_;
     Communicator& tp_;
     DecodeGraphsConfig c_;

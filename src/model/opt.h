@@ -56,6 +56,7 @@ public:
     // the host (the engine gets them to the driver); empty elsewhere.
     void read_logits(int64_t n_sample, std::vector<float>& logits);
     void reserve_logit_rows(int64_t rows);  // see ParallelLMHead::reserve
+    void set_logit_rows(int64_t rows) { lm_head_.set_rows(rows); }  // after a CUDA graph replay
     const PipelineStage& stage() const { return stage_; }
 
     const ModelConfig& config() const { return cfg_; }

@@ -33,6 +33,8 @@ struct ParallelLMHead {
 
     // Sizes the buffers for `rows` rows now, so that no later step moves them (CUDA graphs).
     void reserve(Backend& be, const Communicator& tp, int64_t rows, DType dtype);
+    // A CUDA graph replayed forward() for `rows` rows without calling it: read() must know the blocks' height.
+    void set_rows(int64_t rows) { n_ = rows; }
 
 private:
     Buffer local_, local_f32_, gathered_;  // reused across steps (reuse_buffer)
