@@ -55,7 +55,8 @@ public:
     // the masked lookup of a vocab-parallel embedding (the all-reduce afterwards fills the zeros).
     virtual void embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) = 0;
     virtual void gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) = 0;  // y[i] = x[rows[i]]
-    // k_cache/v_cache: [n_slots, n_heads_local · d_head]; k, v: [n_tokens, n_heads_local · d_head].
+    // k_cache/v_cache: [n_slots, n_heads_local · d_head]; k, v: [n_tokens, n_heads_local · d_head]. A slot of
+    // -1 writes nothing: the padding rows of a CUDA graph's batch (engine/decode_graphs.h).
     virtual void write_kv(const Tensor& k_cache, const Tensor& v_cache, const Tensor& k, const Tensor& v,
                           const Tensor& slot_mapping) = 0;
     // out, q: [n_tokens, n_heads_local · d_head]; causal softmax(q·kᵀ · scale)·v over each token's context.

@@ -124,6 +124,7 @@ void CpuBackend::write_kv(const Tensor& k_cache, const Tensor& v_cache, const Te
     const int64_t d = k.cols(), n_slots = k_cache.rows();
     for (int64_t i = 0; i < k.rows(); i++) {
         const int64_t s = slot_mapping.i32()[i];
+        if (s == -1) continue;  // padding
         ENSURE(s >= 0 && s < n_slots, "write_kv: slot ", s, " outside the cache's ", n_slots, " slots");
         std::memcpy(k_cache.f32() + s * d, k.f32() + i * d, size_t(d) * 4);
         std::memcpy(v_cache.f32() + s * d, v.f32() + i * d, size_t(d) * 4);
