@@ -8,22 +8,11 @@
 #include "backend/cpu_backend.h"
 #include "engine/device_step.h"
 #include "model/opt.h"
+#include "../fake_communicator.h"
 
 using namespace ls;
 
 namespace {
-
-class SoloCommunicator final : public Communicator {  // a TP group of one: every collective is a no-op
-public:
-    int rank() const override { return 0; }
-    int size() const override { return 1; }
-    void all_reduce_sum(const Tensor&) override {}
-    void all_gather(const Tensor&, const Tensor&) override {}
-    void gather(const Tensor&, const Tensor&, int) override {}
-    void broadcast(const Tensor&, int) override {}
-    void send(const Tensor&, int) override {}
-    void recv(const Tensor&, int) override {}
-};
 
 // Sequence s has len[s] tokens cached in blocks 2s, 2s+1 (block size 4) and decodes one more token.
 StepPlan prefill(const std::vector<int>& len) {
@@ -67,7 +56,7 @@ TEST_CASE("a decode batch padded for a CUDA graph gives the real rows the unpadd
     const std::string dir = std::string(LOCKSTEP_SHARED_DIR) + "/models/opt-tiny";
     const ModelConfig cfg = load_model_config(dir);
     CpuBackend be(1, 1e9);
-    SoloCommunicator tp;
+    FakeCommunicator tp;  // a TP group of one
     const Checkpoint ckpt = Checkpoint::open(dir);
     OptModel model(cfg, be, tp, PipelineStage{{0, cfg.n_layers}, 0, 1, nullptr}, ckpt, 64);
     const std::vector<int> len = {3, 6, 1};

@@ -24,28 +24,12 @@
 #include "model/kv_cache.h"
 #include "model/memory_plan.h"
 #include "model/opt.h"
+#include "../fake_communicator.h"
 
 using namespace ls;
 namespace fs = std::filesystem;
 
 namespace {
-
-// One rank of a TP group of any size, alone in this process: every collective leaves its buffers as they are.
-class FakeCommunicator final : public Communicator {
-public:
-    FakeCommunicator(int tp_rank, int tp_size) : tp_rank_(tp_rank), tp_size_(tp_size) {}
-    int rank() const override { return tp_rank_; }
-    int size() const override { return tp_size_; }
-    void all_reduce_sum(const Tensor&) override {}
-    void all_gather(const Tensor&, const Tensor&) override {}
-    void gather(const Tensor&, const Tensor&, int) override {}
-    void broadcast(const Tensor&, int) override {}
-    void send(const Tensor&, int) override {}
-    void recv(const Tensor&, int) override {}
-
-private:
-    int tp_rank_, tp_size_;
-};
 
 struct Settings {
     int max_model_len = 0;  // 0: the engine's defaults, as in MemoryPlanInput
