@@ -87,6 +87,7 @@ void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& 
             model.forward(dev.inputs, kv);
         }
         model.read_logits(int64_t(plan.sample_rows.size()), logits);
+        be.synchronize();  // a GPU rank that reads no logits would otherwise time only the kernel launches
         st.forward_seconds += seconds(f0, Clock::now());
         if (pipelined && !logits.empty()) {  // the last stage's tp_rank 0
             logits_to_driver.wait("logits to the driver");
