@@ -9,7 +9,8 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxGridY = 65535;
 
-// y: [n, d]; ids: [n]; table: [n_table_rows, d]. Blocks loop over rows so n may exceed the grid.
+// y: [n, d]; ids: [n]; table: [n_table_rows, d]. Blocks loop over rows so n may exceed the grid. Rows outside
+// [row_begin, row_begin + n_table_rows) are zeros (another rank's vocabulary block).
 template <class T>
 __global__ void embedding_kernel(T* y, const int32_t* ids, const T* table, int64_t n, int64_t d, int64_t row_begin,
                                  int64_t n_table_rows) {
@@ -18,21 +19,6 @@ __global__ void embedding_kernel(T* y, const int32_t* ids, const T* table, int64
         T* yi = y + i * d;
         if (r >= 0 && r < n_table_rows) {
             const T* src = table + r * d;
-            for (int64_t j = threadIdx.x; j < d; j += blockDim.x) yi[j] = src[j];
-        } else {
-            for (int64_t j = threadIdx.x; j < d; j += blockDim.x) yi[j] = from_f32<T>(0.0f);
-        }
-    }
-}
-
-// y: [n, d]; x: [n_x_rows, d]; rows: [n].
-template <class T>
-__global__ void gather_rows_kernel(T* y, const T* x, const int32_t* rows, int64_t n, int64_t d, int64_t n_x_rows) {
-    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
-        const int64_t r = rows[i];
-        T* yi = y + i * d;
-        if (r >= 0 && r < n_x_rows) {
-            const T* src = x + r * d;
             for (int64_t j = threadIdx.x; j < d; j += blockDim.x) yi[j] = src[j];
         } else {
             for (int64_t j = threadIdx.x; j < d; j += blockDim.x) yi[j] = from_f32<T>(0.0f);
@@ -55,15 +41,10 @@ void embedding(void* y, const int32_t* ids, const void* table, DType dtype, int6
     LAUNCH_CHECK();
 }
 
+// The same masked lookup with the rows as ids and no offset: out-of-range rows give zeros.
 void gather_rows(void* y, const void* x, const int32_t* rows, DType dtype, int64_t n, int64_t d, int64_t n_x_rows,
                  cudaStream_t stream) {
-    if (n == 0 || d == 0) return;
-    dispatch_float(dtype, "gather_rows", [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        gather_rows_kernel<T><<<row_grid(n), kThreads, 0, stream>>>(static_cast<T*>(y), static_cast<const T*>(x), rows,
-                                                                    n, d, n_x_rows);
-    });
-    LAUNCH_CHECK();
+    embedding(y, rows, x, dtype, n, d, 0, n_x_rows, stream);
 }
 
 }  // namespace ls::kernels

@@ -23,15 +23,23 @@ void set_wait_timeout(double seconds, const char* phase) {
 }
 void set_wait_step(int64_t step) { g_step = step; }
 
-// Polls `test` until it reports done: a short spin, then sched_yield, then sleeps growing to 200 µs.
-void poll(const std::function<int(int&)>& test, const char* what, bool may_sleep) {
-    const bool is_driver = [] {  // outside MPI (unit tests) there is no driver to notify
-        int init = 0, fin = 0, r = -1;
+namespace {
+// World rank 0, once MPI is up (unit tests poll without MPI: no driver, no notices). Asked only when a wait
+// has lasted, and remembered, so that a quick wait costs no MPI call.
+bool is_driver() {
+    static int rank = -1;
+    if (rank < 0) {
+        int init = 0, fin = 0;
         MPI_Initialized(&init);
         MPI_Finalized(&fin);
-        if (init && !fin) MPI_Comm_rank(MPI_COMM_WORLD, &r);
-        return r == 0;
-    }();
+        if (init && !fin) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    }
+    return rank == 0;
+}
+}  // namespace
+
+// Polls `test` until it reports done: a short spin, then sched_yield, then sleeps growing to 200 µs.
+void poll(const std::function<int(int&)>& test, const char* what, bool may_sleep) {
     int done = 0;
     long sleep_ns = 1000;
     const auto t0 = std::chrono::steady_clock::now();
@@ -44,7 +52,7 @@ void poll(const std::function<int(int&)>& test, const char* what, bool may_sleep
                      ": mpirun is ending the job, most likely because another rank exited or was killed (see "
                      "mpirun's message)"));
         // The driver watches for a worker's abort notice while it waits (a dead peer never arrives here).
-        if (is_driver && iter % 256 == 255) check_abort_notice();
+        if (iter % 256 == 255 && is_driver()) check_abort_notice();
         if (g_timeout_s > 0 && iter % 256 == 255) {
             const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (waited > g_timeout_s)

@@ -5,8 +5,6 @@
 
 namespace ls {
 
-std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm group, const std::string& group_name, Backend& be);
-
 std::string resolve_comm(const std::string& flag, const std::string& device) {
     if (flag != "auto") {
         ENSURE(flag == "mpi" || device == "cuda", "--comm ", flag, " needs --device cuda");

@@ -9,16 +9,17 @@ StagedCommunicator::StagedCommunicator(MPI_Comm group, std::string group_name, B
 
 Tensor StagedCommunicator::to_host(const Tensor& x, std::vector<char>& buf, bool as_f32) {
     Tensor h = x;
-    const bool widen = as_f32 && (x.dtype == DType::F16 || x.dtype == DType::BF16);
-    buf.resize(x.nbytes() * (widen ? 2 : 1));
-    h.data = buf.data();
-    be_.copy_to_host(buf.data(), x);  // waits for the stream: the producing kernels have finished
-    if (widen) {  // in place, back to front, so no second buffer is needed
-        std::vector<float> f(size_t(x.numel()));
-        convert_to_f32(buf.data(), x.dtype, f.data(), f.size());
-        std::memcpy(buf.data(), f.data(), f.size() * 4);
+    if (as_f32 && (x.dtype == DType::F16 || x.dtype == DType::BF16)) {  // widened into buf as fp32
+        narrow_.resize(size_t(x.numel()));
+        be_.copy_to_host(narrow_.data(), x);  // waits for the stream: the producing kernels have finished
+        buf.resize(size_t(x.numel()) * 4);
+        convert_to_f32(narrow_.data(), x.dtype, reinterpret_cast<float*>(buf.data()), narrow_.size());
         h.dtype = DType::F32;
+    } else {
+        buf.resize(x.nbytes());
+        be_.copy_to_host(buf.data(), x);
     }
+    h.data = buf.data();
     return h;
 }
 
@@ -27,10 +28,10 @@ void StagedCommunicator::from_host(const Tensor& x, const Tensor& host) {
         be_.copy_from_host(x, host.data);
         return;
     }
-    std::vector<uint16_t> narrow(size_t(x.numel()));
+    narrow_.resize(size_t(x.numel()));
     const float* f = host.f32();
-    for (size_t i = 0; i < narrow.size(); i++) narrow[i] = x.dtype == DType::F16 ? f32_to_f16(f[i]) : f32_to_bf16(f[i]);
-    be_.copy_from_host(x, narrow.data());
+    for (size_t i = 0; i < narrow_.size(); i++) narrow_[i] = x.dtype == DType::F16 ? f32_to_f16(f[i]) : f32_to_bf16(f[i]);
+    be_.copy_from_host(x, narrow_.data());
 }
 
 void StagedCommunicator::all_reduce_sum(const Tensor& x) {

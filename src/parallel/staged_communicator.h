@@ -26,12 +26,13 @@ public:
     void reset_stats() override;
 
 private:
-    Tensor to_host(const Tensor& x, std::vector<char>& buf, bool as_f32);  // copy (and widen) x into buf
+    Tensor to_host(const Tensor& x, std::vector<char>& buf, bool as_f32);  // x copied (and widened) into buf
     void from_host(const Tensor& x, const Tensor& host);                   // the reverse
 
     MpiCommunicator host_;
     Backend& be_;
-    std::vector<char> a_, b_;
+    std::vector<char> a_, b_;     // host copies of the tensors (a_ widened to fp32 for sums)
+    std::vector<uint16_t> narrow_;  // F16/BF16 words on their way to and from the device
 };
 
 }  // namespace ls
