@@ -105,9 +105,11 @@ NcclCommunicator::Timing& NcclCommunicator::begin(CollectiveKind kind, size_t by
     return t;
 }
 
+// Settle first: on a non-blocking communicator a call that returned ncclInProgress (a lazy connection setup)
+// enqueues its kernel only once the state is ncclSuccess, and the stop event must come after that kernel.
 void NcclCommunicator::end(Timing& t) {
-    if (t.start) CUDA_CALL(cudaEventRecord(t.stop, stream_));
     settle(name_.c_str());
+    if (t.start) CUDA_CALL(cudaEventRecord(t.stop, stream_));
 }
 
 // Reads the timings of finished calls, oldest first (all of them, waiting, when `wait`), and recycles their

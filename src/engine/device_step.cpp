@@ -5,10 +5,12 @@
 namespace ls {
 
 namespace {
-Tensor upload(Backend& be, Buffer& b, const std::vector<int32_t>& v, int64_t rows, int64_t cols = 1) {
-    const Tensor t = reuse_buffer(be, b, DType::I32, rows, cols);
+// cols < 0: a vector [rows]. A matrix keeps both dims even one column wide: a step whose sequences all fit in
+// one block has block tables [n_seqs, 1], and the CUDA backend checks that they are 2-D.
+Tensor upload(Backend& be, Buffer& b, const std::vector<int32_t>& v, int64_t rows, int64_t cols = -1) {
+    const Tensor t = reuse_buffer(be, b, DType::I32, rows, cols < 0 ? 1 : cols);
     if (!v.empty()) be.copy_from_host(t, v.data());
-    return cols == 1 ? make_tensor(t.data, DType::I32, {rows}) : t;
+    return cols < 0 ? make_tensor(t.data, DType::I32, {rows}) : t;
 }
 
 // v padded with `fill` up to n entries.

@@ -118,10 +118,17 @@ TEST_CASE("device and name") {
 }
 
 TEST_CASE("linear") {
+    struct Shape {
+        int64_t n, d_in, d_out;
+    };
+    // Small ones, then opt-1.3b's width with odd row counts and an odd d_out (leading dimension of y).
+    const Shape shapes[] = {{1, 96, 40}, {7, 96, 40}, {1, 2048, 517}, {33, 2048, 517}};
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
-        for (int64_t n : {1, 7}) {
-            const int64_t d_in = 96, d_out = 40;
+        for (const Shape& sh : shapes) {
+            const int64_t n = sh.n, d_in = sh.d_in, d_out = sh.d_out;
+            CAPTURE(n);
+            CAPTURE(d_in);
             const auto x = rounded(dt, randn(size_t(n * d_in))), w = rounded(dt, randn(size_t(d_out * d_in), 0.1f));
             const auto b = rounded(dt, randn(size_t(d_out)));
             Buffer gx = put(gpu(dt), dt, x, {n, d_in}), gw = put(gpu(dt), dt, w, {d_out, d_in});
@@ -141,7 +148,7 @@ TEST_CASE("linear") {
 TEST_CASE("layer_norm") {
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
-        for (int64_t d : {300, 2048}) {
+        for (int64_t d : {300, 2048, 5120}) {  // 256, 512 and 1024 threads a row
             const int64_t n = 5;
             const auto x = rounded(dt, randn(size_t(n * d), 2.0f, 3.0f));  // a large mean: tests the two passes
             const auto g = rounded(dt, randn(size_t(d), 0.5f, 1.0f)), b = rounded(dt, randn(size_t(d), 0.1f));
@@ -232,48 +239,55 @@ TEST_CASE("write_kv skips negative slots") {
 // Four sequences over a shuffled block pool (block size 16): A prefill of 20 tokens (2 blocks), B one decode
 // token at position 37 (3 blocks), C a chunk of 5 tokens at positions 30..34 after 30 cached ones, D one
 // decode token at position 150 (10 blocks). Mixed batch → prefill kernel; one query each → decode kernel.
+// Head sizes of OPT (64: up to 1.3b, 80: 2.7b, 128: 6.7b and up) and 32: a lane holds 1 to 4 elements of a
+// head, and 80 leaves half a warp idle in its last chunk.
 TEST_CASE("paged attention: mixed prefill + decode, and decode only") {
-    const int64_t n_heads = 4, d_head = 32, d_row = n_heads * d_head, bs = 16, n_blocks = 32, max_blocks = 10;
-    const int64_t n_slots = n_blocks * bs;
-    std::vector<int32_t> pool(n_blocks);
-    std::iota(pool.begin(), pool.end(), 0);
-    std::shuffle(pool.begin(), pool.end(), std::mt19937(7));
-    const int64_t blocks_of[4] = {2, 3, 3, 10};
-    std::vector<int32_t> tables(4 * max_blocks, -1);  // unused entries are never read
-    for (int64_t s = 0, next = 0; s < 4; s++)
-        for (int64_t j = 0; j < blocks_of[s]; j++) tables[size_t(s * max_blocks + j)] = pool[size_t(next++)];
-    struct Batch {
-        std::vector<int32_t> query_start, positions;
-    };
-    Batch mixed{{0, 20, 21, 26, 27}, {}};
-    for (int p = 0; p < 20; p++) mixed.positions.push_back(p);
-    mixed.positions.push_back(37);
-    for (int p = 30; p < 35; p++) mixed.positions.push_back(p);
-    mixed.positions.push_back(150);
-    const Batch decode{{0, 1, 2, 3, 4}, {19, 37, 34, 150}};
-    const float scale = 1.0f / std::sqrt(float(d_head));
-    for (DType dt : kDtypes) {
-        CAPTURE(dtype_name(dt));
-        const auto kc = rounded(dt, randn(size_t(n_slots * d_row))), vc = rounded(dt, randn(size_t(n_slots * d_row)));
-        Buffer gk = put(gpu(dt), dt, kc, {n_slots, d_row}), gv = put(gpu(dt), dt, vc, {n_slots, d_row});
-        Buffer ck = put(cpu(), DType::F32, kc, {n_slots, d_row}), cv = put(cpu(), DType::F32, vc, {n_slots, d_row});
-        for (const Batch* batch : {static_cast<const Batch*>(&mixed), &decode}) {
-            const int64_t n = int64_t(batch->positions.size());
-            CAPTURE(n);
-            const auto q = rounded(dt, randn(size_t(n * d_row)));
-            auto inputs = [&](Backend& b, std::vector<Buffer>& keep) {
-                keep.push_back(put_i32(b, batch->query_start, {5}));
-                keep.push_back(put_i32(b, batch->positions, {n}));
-                keep.push_back(put_i32(b, tables, {4, max_blocks}));
-                return AttentionInputs{keep[0], keep[1], keep[2], int(bs)};
-            };
-            std::vector<Buffer> gkeep, ckeep;
-            const AttentionInputs gin = inputs(gpu(dt), gkeep), cin = inputs(cpu(), ckeep);
-            Buffer gq = put(gpu(dt), dt, q, {n, d_row}), gout = gpu(dt).alloc(dt, {n, d_row});
-            Buffer cq = put(cpu(), DType::F32, q, {n, d_row}), cout = cpu().alloc(DType::F32, {n, d_row});
-            gpu(dt).attention(gout, gq, gk, gv, gin, int(n_heads), scale);
-            cpu().attention(cout, cq, ck, cv, cin, int(n_heads), scale);
-            EXPECT_CLOSE(get(gpu(dt), gout), get(cpu(), cout), dt);
+    for (const int64_t d_head : {32, 64, 80, 128}) {
+        CAPTURE(d_head);
+        const int64_t n_heads = 4, d_row = n_heads * d_head, bs = 16, n_blocks = 32, max_blocks = 10;
+        const int64_t n_slots = n_blocks * bs;
+        std::vector<int32_t> pool(n_blocks);
+        std::iota(pool.begin(), pool.end(), 0);
+        std::shuffle(pool.begin(), pool.end(), std::mt19937(7));
+        const int64_t blocks_of[4] = {2, 3, 3, 10};
+        std::vector<int32_t> tables(4 * max_blocks, -1);  // unused entries are never read
+        for (int64_t s = 0, next = 0; s < 4; s++)
+            for (int64_t j = 0; j < blocks_of[s]; j++) tables[size_t(s * max_blocks + j)] = pool[size_t(next++)];
+        struct Batch {
+            std::vector<int32_t> query_start, positions;
+        };
+        Batch mixed{{0, 20, 21, 26, 27}, {}};
+        for (int p = 0; p < 20; p++) mixed.positions.push_back(p);
+        mixed.positions.push_back(37);
+        for (int p = 30; p < 35; p++) mixed.positions.push_back(p);
+        mixed.positions.push_back(150);
+        const Batch decode{{0, 1, 2, 3, 4}, {19, 37, 34, 150}};
+        const float scale = 1.0f / std::sqrt(float(d_head));
+        for (DType dt : kDtypes) {
+            CAPTURE(dtype_name(dt));
+            const auto kc = rounded(dt, randn(size_t(n_slots * d_row)));
+            const auto vc = rounded(dt, randn(size_t(n_slots * d_row)));
+            Buffer gk = put(gpu(dt), dt, kc, {n_slots, d_row}), gv = put(gpu(dt), dt, vc, {n_slots, d_row});
+            Buffer ck = put(cpu(), DType::F32, kc, {n_slots, d_row});
+            Buffer cv = put(cpu(), DType::F32, vc, {n_slots, d_row});
+            for (const Batch* batch : {static_cast<const Batch*>(&mixed), &decode}) {
+                const int64_t n = int64_t(batch->positions.size());
+                CAPTURE(n);
+                const auto q = rounded(dt, randn(size_t(n * d_row)));
+                auto inputs = [&](Backend& b, std::vector<Buffer>& keep) {
+                    keep.push_back(put_i32(b, batch->query_start, {5}));
+                    keep.push_back(put_i32(b, batch->positions, {n}));
+                    keep.push_back(put_i32(b, tables, {4, max_blocks}));
+                    return AttentionInputs{keep[0], keep[1], keep[2], int(bs)};
+                };
+                std::vector<Buffer> gkeep, ckeep;
+                const AttentionInputs gin = inputs(gpu(dt), gkeep), cin = inputs(cpu(), ckeep);
+                Buffer gq = put(gpu(dt), dt, q, {n, d_row}), gout = gpu(dt).alloc(dt, {n, d_row});
+                Buffer cq = put(cpu(), DType::F32, q, {n, d_row}), cout = cpu().alloc(DType::F32, {n, d_row});
+                gpu(dt).attention(gout, gq, gk, gv, gin, int(n_heads), scale);
+                cpu().attention(cout, cq, ck, cv, cin, int(n_heads), scale);
+                EXPECT_CLOSE(get(gpu(dt), gout), get(cpu(), cout), dt);
+            }
         }
     }
 }
@@ -296,9 +310,9 @@ TEST_CASE("convert") {
 TEST_CASE("argmax_rows") {
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
-        const int64_t n = 4, vocab = 5000;
+        const int64_t n = 4, vocab = 50272;  // OPT's vocabulary
         auto logits = rounded(dt, randn(size_t(n * vocab), 4.0f));
-        logits[size_t(3 * vocab + 10)] = logits[size_t(3 * vocab + 4000)] = 100.0f;  // a tie: the first wins
+        logits[size_t(3 * vocab + 10)] = logits[size_t(3 * vocab + 40000)] = 100.0f;  // a tie: the first wins
         Buffer gl = put(gpu(dt), dt, logits, {n, vocab});
         Buffer out = gpu(dt).alloc(DType::I32, {n});
         kernels::argmax_rows(out.tensor().i32(), gl.tensor().data, dt, n, vocab, gpu(dt).stream());

@@ -93,3 +93,22 @@ TEST_CASE("a padded upload refuses a step that is not a decode batch, or one too
     CHECK_THROWS_WITH_AS(upload_plan(be, decode({3, 2, 1}), 4, dev, {2, 5}), doctest::Contains("cannot run a step"),
                          Error);
 }
+
+TEST_CASE("block tables stay 2-D when every sequence fits in one block, padded or not") {
+    // The CUDA backend's attention checks block_tables.ndim == 2; a one-column table must not become a vector.
+    CpuBackend be(1, 1e9);
+    StepPlan p = decode({2, 3});
+    p.max_blocks = 1;
+    p.block_tables = {0, 2};
+    DeviceStep d;
+    upload_plan(be, p, 4, d);
+    CHECK(d.inputs.attn.block_tables.ndim == 2);
+    CHECK(d.inputs.attn.block_tables.shape[0] == 2);
+    CHECK(d.inputs.attn.block_tables.shape[1] == 1);
+    CHECK(d.inputs.token_ids.ndim == 1);
+    DeviceStep padded_step;
+    upload_plan(be, p, 4, padded_step, StepPadding{4, 1});
+    CHECK(padded_step.inputs.attn.block_tables.ndim == 2);
+    CHECK(padded_step.inputs.attn.block_tables.shape[0] == 4);
+    CHECK(padded_step.inputs.attn.block_tables.shape[1] == 1);
+}
