@@ -5,6 +5,7 @@
 #include <climits>
 #include <thread>
 
+#include "comm/mpi_wait.h"
 #include "core/log.h"
 #include "engine/device_step.h"
 
@@ -62,10 +63,16 @@ KvSizing size_kv_cache(const ProcessGrid& grid, Backend& be, OptModel& model, co
         s.activation_peak = model.activation_bytes() + (be.memory_usage().peak - before);
     }
     // vLLM's rule: gpu_memory_utilization of the whole device, less what weights, activations and everything
-    // else on the device (its "non-torch" memory) take.
+    // else on the device (its "non-torch" memory) take. Ranks sharing the device measure once every one of
+    // them holds its weights and profiling peak: what is left is the device's, and each takes its share.
+    if (c.ranks_per_device > 1) {
+        MPI_Request req;
+        MPI_CALL(MPI_Ibarrier(grid.world_comm, &req));
+        wait_request(req, "barrier before KV sizing (ranks sharing a device)");
+    }
     s.used_elsewhere = be.memory_used_elsewhere();
-    s.kv_budget = int64_t(c.gpu_memory_utilization * s.total_memory) - s.weight_bytes - s.activation_peak -
-                  s.used_elsewhere;
+    s.kv_budget = (int64_t(c.gpu_memory_utilization * s.total_memory) - s.weight_bytes - s.activation_peak -
+                   s.used_elsewhere) / c.ranks_per_device;
     s.n_blocks_local = std::max<int64_t>(0, s.kv_budget / s.block_bytes);
     // Slots are int32 in the step plan.
     s.n_blocks_local = std::min<int64_t>(s.n_blocks_local, INT32_MAX / c.block_size);

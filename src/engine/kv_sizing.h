@@ -1,6 +1,8 @@
 // How many KV blocks each rank carves from its memory, as vLLM does it:
 //   budget = gpu_memory_utilization × device memory − weights − activation peak
 //   blocks = floor(budget / bytes of one block on this rank), then the minimum over all ranks
+// where ranks share one device, the budget is the device's, measured once all of them have loaded, divided
+// among them.
 // The activation peak is measured: one profiling forward pass at --max-num-batched-tokens, counting what the
 // backend allocates on top of the weights. On the CPU backend the "device" is a host-memory budget
 // (--device-memory), so the arithmetic of a GPU can be replayed without one.
@@ -17,6 +19,9 @@ struct KvSizingConfig {
     int block_size = 16;
     double gpu_memory_utilization = 0.9;
     int num_blocks_override = 0;
+    // Ranks of this host on the same device (two ranks on one GPU over --comm mpi): the device's budget is
+    // split among them, each counting the others' weights and activations as memory used elsewhere.
+    int ranks_per_device = 1;
 };
 
 struct KvSizing {

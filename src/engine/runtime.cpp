@@ -106,7 +106,12 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     bc.n_cpu_threads = std::max(1, int(std::thread::hardware_concurrency()) / g.local_size);
     bc.cpu_memory = o.device_memory > 0 ? o.device_memory : host_memory_share(g.local_size);
     bc.dtype = rt.dtype;
-    if (rt.device == "cuda") bc.cuda_device = g.local_rank % cuda_device_count();  // by local rank
+    int ranks_per_device = 1;
+    if (rt.device == "cuda") {  // by local rank; with more ranks than GPUs (--comm mpi), round robin
+        const int n_dev = cuda_device_count();
+        bc.cuda_device = g.local_rank % n_dev;
+        ranks_per_device = g.local_size / n_dev + (bc.cuda_device < g.local_size % n_dev ? 1 : 0);
+    }
     rt.be = make_backend(bc);
     if (rt.device == "cuda") log_worker("device ", rt.be->name(), " (local rank ", g.local_rank, ")");
     rt.tp = make_group_communicator(rt.comm, g.tp_comm, "TP group", *rt.be);
@@ -129,7 +134,7 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
                rt.ckpt->format());
 
     KvSizingConfig kc{rt.max_num_batched_tokens, rt.max_model_len, o.max_num_seqs, o.block_size,
-                      o.gpu_memory_utilization, o.num_gpu_blocks_override};
+                      o.gpu_memory_utilization, o.num_gpu_blocks_override, ranks_per_device};
     rt.sizing = size_kv_cache(g, *rt.be, *rt.model, kc);
     rt.tp->reset_stats();  // the profiling pass is not part of serving
     rt.pp->reset_stats();
@@ -138,6 +143,7 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
                o.gpu_memory_utilization, " − weights ", s.weight_bytes, " − activation peak ", s.activation_peak,
                " bytes (profiled at ", rt.max_num_batched_tokens, " tokens)",
                s.used_elsewhere ? cat(" − used outside lockstep's buffers ", s.used_elsewhere, " bytes") : "",
+               ranks_per_device > 1 ? cat(", ÷ ", ranks_per_device, " ranks on this device") : "",
                " = KV budget ", s.kv_budget, " bytes (", format_bytes(double(s.kv_budget)), ")");
     rt.kv = make_kv_cache(*rt.be, rt.stage.layers.size(), s.n_blocks, o.block_size, rt.model->d_local());
     log_worker(rt.device == "cuda" ? "# GPU blocks: " : "# KV blocks: ", s.n_blocks, " (per worker; this rank could hold ", s.n_blocks_local, "), ",
