@@ -77,6 +77,27 @@ Bandwidth measure_bandwidth() {
     return bw;
 }
 
+// A device backend's weights live in its own memory (HBM on a GPU): time device-to-device copies through the
+// backend, best of ten over 256 MiB (well past a GPU's L2). Decode reads each weight once, so the floor is
+// weight bytes over this bandwidth, as a copy counts its bytes read and written.
+Bandwidth measure_device_bandwidth(Backend& be) {
+    const int64_t n = int64_t(64) << 20;  // fp32 elements
+    Buffer a = be.alloc(DType::F32, {n}), b = be.alloc(DType::F32, {n});
+    be.convert(b, a);  // warm-up: first launch, page mapping
+    be.synchronize();
+    double best = 1e30;
+    for (int rep = 0; rep < 10; rep++) {
+        auto t0 = Clock::now();
+        be.convert(b, a);
+        be.synchronize();
+        best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    Bandwidth bw;
+    bw.copy = 2.0 * double(n) * 4 / best;
+    bw.read = bw.copy;
+    return bw;
+}
+
 nlohmann::json latency_stats(const std::vector<double>& seconds) {
     nlohmann::json j;
     for (double p : {50.0, 90.0, 99.0}) j[cat("p", int(p), "_ms")] = percentile(seconds, p) * 1e3;
@@ -97,15 +118,16 @@ int run_bench(const RunOptions& o) {
 
     // Every rank measures at once, as they stream their weights at once during decode.
     MPI_CALL(MPI_Barrier(g.world_comm));
-    const Bandwidth bw = measure_bandwidth();
+    const bool on_device = !rt->be->host_memory();
+    const Bandwidth bw = on_device ? measure_device_bandwidth(*rt->be) : measure_bandwidth();
     // A decode step reads every weight this rank holds except the position table (one row per token).
-    const double pos_table = double(rt->cfg.max_positions + 2) * rt->cfg.d_model * 4;
+    const double pos_table = double(rt->cfg.max_positions + 2) * rt->cfg.d_model * double(dtype_size(rt->dtype));
     const double read_bytes = double(rt->model->weight_bytes().total()) - pos_table;
     const double floor_s = read_bytes / bw.read;
     double floor_max = 0;
     MPI_CALL(MPI_Reduce(&floor_s, &floor_max, 1, MPI_DOUBLE, MPI_MAX, 0, g.world_comm));
-    log_worker("read bandwidth ", format_seconds(bw.read / 1e9), " GB/s (copy ", format_seconds(bw.copy / 1e9),
-               " GB/s); batch-1 decode floor ", format_seconds(floor_s * 1e3), " ms per token (", int64_t(read_bytes),
+    log_worker(on_device ? "device copy bandwidth " : "read bandwidth ", format_seconds(bw.read / 1e9), " GB/s (copy ",
+               format_seconds(bw.copy / 1e9), " GB/s); batch-1 decode floor ", format_seconds(floor_s * 1e3), " ms per token (", int64_t(read_bytes),
                " weight bytes read per token)");
 
     const int in_flight = o.pipeline_batches_in_flight ? o.pipeline_batches_in_flight : rt->grid.pp_size;
@@ -140,7 +162,9 @@ int run_bench(const RunOptions& o) {
         {"total_tokens_per_s", double(n_in + n_out) / end}, {"ttft", latency_stats(ttft)},
         {"itl", latency_stats(itl)}, {"decode_floor_ms", floor_max * 1e3},
         {"weight_bytes_read_per_token_rank0", read_bytes}, {"read_bandwidth_gb_s_rank0", bw.read / 1e9},
-        {"copy_bandwidth_gb_s_rank0", bw.copy / 1e9}, {"command", o.command_line}};
+        {"copy_bandwidth_gb_s_rank0", bw.copy / 1e9},
+        {"floor_bandwidth", on_device ? "device-to-device copy" : "host memory read"}, {"device", rt->be->name()},
+        {"dtype", dtype_name(rt->dtype)}, {"cuda_graphs", rt->graphs != nullptr}, {"command", o.command_line}};
     char table[2048];
     std::snprintf(table, sizeof table,
                   "lockstep bench: tp=%d, %d requests × (%d in, %d out), request rate %s, %d KV blocks\n"
