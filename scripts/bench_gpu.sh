@@ -1,30 +1,58 @@
 #!/usr/bin/env bash
-# The GPU benchmark of issue 6 (not yet run: no GPU has been lent to us): an opt-1.3b-shaped checkpoint with
-# random fp16 weights, decode inter-token latency at batch 1 and throughput at 32 requests (128 in, 128 out),
-# with and without CUDA graphs, against
-#   - the HBM floor: weight bytes ÷ the device's measured copy bandwidth (scripts/gpu_floor_and_hf.py), and
-#   - Hugging Face transformers' generate() on the same checkpoint and GPU (same script).
-# Writes one log/JSON per run into OUT_DIR (default results/bench-gpu) and a summary README there.
-# usage: scripts/bench_gpu.sh [OUT_DIR]      (needs build/lockstep built with CUDA, python3 with torch)
+# The GPU benchmark of issue 6: an opt-1.3b-shaped checkpoint with random fp16 weights (made here by
+# `lockstep make-model`), run in fp16 on one GPU:
+#   - decode inter-token latency at batch 1 (128 prompt tokens, 128 generated), CUDA graphs and eager;
+#   - throughput of 32 requests (128 in, 128 out each), all at once, CUDA graphs;
+#   - the yardsticks of scripts/gpu_floor_and_hf.py on the same GPU: the HBM floor (weight bytes ÷ the device
+#     copy bandwidth torch measures) and Hugging Face transformers' generate() on the same checkpoint;
+#   - a correctness check at this shape: lockstep's greedy tokens and top-5 log-probs for the prompts of
+#     ../shared/expected/prompts.txt against transformers' on the same prompt ids (`lockstep compare`: a flip
+#     must be a near-tie in fp16, margin < 0.05).
+# Each run's command, log and JSON go into OUT_DIR (default results/bench-gpu), with a README summing them up.
+# usage: scripts/bench_gpu.sh [OUT_DIR]   (LOCKSTEP_BIN: the binary, default build/lockstep; python3 with torch)
+# A dry run of the whole pipeline without a GPU: BENCH_DEVICE=cpu BENCH_PRESET=opt-125m scripts/bench_gpu.sh /tmp/b
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-results/bench-gpu}
+bin=${LOCKSTEP_BIN:-build/lockstep}
+# Python with torch keeps the library path it came with (gpu_check.sh puts our bundled libraries first).
+py() { LD_LIBRARY_PATH=${LS_ORIG_LD_LIBRARY_PATH-${LD_LIBRARY_PATH-}} python3 "$@"; }
 mkdir -p "$out"
-model=build/bench/opt-1.3b-random
-[ -f "$model/config.json" ] || build/lockstep make-model --preset opt-1.3b --dtype float16 --seed 0 --out "$model"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt" || true
+device=${BENCH_DEVICE:-cuda} preset=${BENCH_PRESET:-opt-1.3b}
+dtype=float16; [ "$device" = cpu ] && dtype=float32  # the CPU backend computes in fp32 only
+model=$(dirname "$bin")/bench/$preset-random
+[ -f "$model/config.json" ] || "$bin" make-model --preset "$preset" --dtype float16 --seed 0 --out "$model"
+nvidia-smi --query-gpu=name,pci.bus_id,memory.total,driver_version --format=csv | tee "$out/gpu.txt" || true
 
-bench() { local name=$1; shift
-  echo "=== scripts/mpirun.sh -np 1 build/lockstep bench --model $model --device cuda --dtype float16 $*" | tee "$out/$name.log"
-  scripts/mpirun.sh -np 1 build/lockstep bench --model "$model" --device cuda --dtype float16 --seed 0 \
-      --temperature 0 --output-json "$out/$name.json" --report "$out/$name.h5" "$@" 2>>"$out/$name.log" \
-      | tee -a "$out/$name.log"
+# Every step runs even when one before it failed (a lease is short): failures are counted and end in exit 1.
+failed=()
+run() { local name=$1 sub=$2; shift 2
+  local cmd=(scripts/mpirun.sh -np 1 "$bin" "$sub" --model "$model" --device "$device" --dtype "$dtype" "$@")
+  echo "\$ ${cmd[*]}" | tee "$out/$name.log"
+  "${cmd[@]}" 2>>"$out/$name.log" | tee -a "$out/$name.log"
+  [ "${PIPESTATUS[0]}" = 0 ] || { failed+=("$name"); tail -5 "$out/$name.log"; }
 }
-for run in 1 2; do
-  bench "batch1-graphs-run$run" --num-prompts 1 --input-len 128 --output-len 128
-  bench "batch1-eager-run$run" --num-prompts 1 --input-len 128 --output-len 128 --enforce-eager
-  bench "batch32-graphs-run$run" --num-prompts 32 --input-len 128 --output-len 128
+bench() { local name=$1; shift
+  run "$name" bench --seed 0 --temperature 0 --output-json "$out/$name.json" --report "$out/$name.h5" "$@"
+}
+set +e
+for rep in 1 2; do
+  bench "batch1-graphs-$rep" --num-prompts 1 --input-len 128 --output-len 128
+  bench "batch1-eager-$rep" --num-prompts 1 --input-len 128 --output-len 128 --enforce-eager
+  bench "batch32-graphs-$rep" --num-prompts 32 --input-len 128 --output-len 128
 done
-python3 scripts/gpu_floor_and_hf.py "$model" "$out" | tee "$out/floor_and_hf.txt"
-/usr/bin/python3 scripts/summarize_bench.py "$out" > "$out/README.md" || true
-cat "$out/README.md" "$out/floor_and_hf.txt"
+for prompts in "${LOCKSTEP_SHARED_DIR:-../shared}/expected/prompts.txt" .gpu/shared/expected/prompts.txt; do
+  [ -f "$prompts" ] && break
+done
+run tokens-lockstep generate --prompts-file "$prompts" --temperature 0 --max-tokens 32 --ignore-eos --logprobs 5 \
+    --output-json "$out/tokens-lockstep.json" --report none --quiet
+py scripts/gpu_floor_and_hf.py "$model" "$out" "$out/tokens-lockstep.json" 2>&1 | tee "$out/floor_and_hf.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || failed+=(gpu_floor_and_hf.py)
+if [ -f "$out/tokens-hf.json" ]; then
+  "$bin" compare "$out/tokens-lockstep.json" "$out/tokens-hf.json" --near-tie 5e-2 --logprob-tol 5e-2 \
+      | tee "$out/compare.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || failed+=(compare)
+fi
+py scripts/summarize_bench_gpu.py "$out" > "$out/README.md" || failed+=(summarize_bench_gpu.py)
+cat "$out/README.md"
+[ ${#failed[@]} = 0 ] || { echo "bench_gpu: failed: ${failed[*]}"; exit 1; }

@@ -6,10 +6,11 @@ set -eu
 bin=$1; np=$2; model=$3; expected=$4; tol=$5; work=$6; shift 6
 grid=("$@"); [ ${#grid[@]} -gt 0 ] || grid=(-tp "$np")
 here=$(dirname "$0")
+py=${LOCKSTEP_PYTHON:-/usr/bin/python3}  # any python3: check_expected.py needs only json
 mkdir -p "$work"
-/usr/bin/python3 "$here/check_expected.py" prompts "$expected" > "$work/prompts.txt"
+"$py" "$here/check_expected.py" prompts "$expected" > "$work/prompts.txt"
 "$here/lsrun.sh" "$np" "$bin" generate --model "$model" "${grid[@]}" --prompts-file "$work/prompts.txt" \
     --temperature 0 --max-tokens 32 --logprobs 5 --check-lockstep --output-json "$work/out.json" --quiet 2> "$work/log.txt" \
     || { cat "$work/log.txt"; exit 1; }
 grep -E "pipeline stage|model weights take|KV blocks|generated" "$work/log.txt"
-/usr/bin/python3 "$here/check_expected.py" compare "$expected" "$work/out.json" --logprob-tol "$tol"
+"$py" "$here/check_expected.py" compare "$expected" "$work/out.json" --logprob-tol "$tol"

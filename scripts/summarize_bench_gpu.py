@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Turns the files of scripts/bench_gpu.sh into a Markdown summary (stdout). usage: summarize_bench_gpu.py DIR"""
+import glob
+import json
+import os
+import sys
+
+d = sys.argv[1]
+runs = []
+for f in sorted(glob.glob(os.path.join(d, "batch*.json"))):
+    j = json.load(open(f))
+    j["name"] = os.path.basename(f)[:-5]
+    runs.append(j)
+ref = json.load(open(os.path.join(d, "floor_and_hf.json"))) if os.path.exists(os.path.join(d, "floor_and_hf.json")) else {}
+gpu_lines = open(os.path.join(d, "gpu.txt")).read().split("\n") if os.path.exists(os.path.join(d, "gpu.txt")) else []
+gpu = ([line for line in gpu_lines if line.strip()] or ["?"])[-1]
+
+shape = os.path.basename(runs[0]["model"].rstrip("/")).replace("-random", "") if runs else "?"
+print(f"# GPU benchmark: {shape} shape, random fp16 weights, {runs[0].get('dtype', '?') if runs else '?'} compute\n")
+print(f"GPU (nvidia-smi: name, bus id, memory, driver): {gpu}. torch {ref.get('torch', '?')}, "
+      f"transformers {ref.get('transformers', '?')}.")
+print("Made by `scripts/gpu_check.sh` on the lent GPU machine, which runs `scripts/bench_gpu.sh` (each run's "
+      "command is the first line of its .log and in its JSON's `command`). Checkpoint: `lockstep make-model "
+      f"--preset {shape} --dtype float16 --seed 0`; greedy, ignore_eos, 128 prompt tokens and 128 generated "
+      "tokens per request, all requests at once.\n")
+print("| run | requests | CUDA graphs | output tok/s | TTFT p50 ms | ITL p50 ms | ITL p90 ms | ITL p99 ms "
+      "| lockstep's floor ms | KV blocks |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for r in runs:
+    print(f"| {r['name']} | {r['num_prompts']} | {'yes' if r.get('cuda_graphs') else 'no'} "
+          f"| {r['output_tokens_per_s']:.0f} | {r['ttft']['p50_ms']:.1f} | {r['itl']['p50_ms']:.3f} "
+          f"| {r['itl']['p90_ms']:.3f} | {r['itl']['p99_ms']:.3f} | {r['decode_floor_ms']:.3f} | {r['kv_blocks']} |")
+if ref:
+    print(f"\nYardsticks on the same GPU (`scripts/gpu_floor_and_hf.py`):\n")
+    print(f"- device-to-device copy bandwidth (torch, 1 GiB, best of 10): {ref['copy_bandwidth_GBps']:.0f} GB/s; "
+          f"checkpoint {ref['weight_bytes'] / 2**30:.2f} GiB → **HBM floor {ref['hbm_floor_ms']:.3f} ms** per "
+          f"decode step (every weight read once)")
+    print(f"- transformers generate(), fp16: batch 1 ITL **{ref['hf_batch1_itl_ms']:.2f} ms** "
+          f"(TTFT {ref['hf_batch1_ttft_ms']:.1f} ms); 32 requests **{ref['hf_batch32_output_tok_s']:.0f} output tok/s**")
+    b1 = [r["itl"]["p50_ms"] for r in runs if r["num_prompts"] == 1 and r.get("cuda_graphs")]
+    b32 = [r["output_tokens_per_s"] for r in runs if r["num_prompts"] == 32]
+    if b1:
+        print(f"- lockstep batch-1 ITL p50 (graphs, best run) {min(b1):.3f} ms = {min(b1) / ref['hbm_floor_ms']:.2f}× "
+              f"the HBM floor, {ref['hf_batch1_itl_ms'] / min(b1):.2f}× faster than transformers")
+    if b32:
+        print(f"- lockstep 32 requests {max(b32):.0f} output tok/s = {max(b32) / ref['hf_batch32_output_tok_s']:.2f}× "
+              f"transformers")
+c = os.path.join(d, "compare.txt")
+if os.path.exists(c):
+    print("\nCorrectness at this shape: lockstep's greedy tokens against transformers' (same prompt ids, fp16), "
+          "`lockstep compare tokens-lockstep.json tokens-hf.json --near-tie 5e-2 --logprob-tol 5e-2`:\n")
+    print("```\n" + open(c).read().rstrip() + "\n```")
