@@ -23,11 +23,12 @@ print("Made by `scripts/gpu_check.sh` on the lent GPU machine, which runs `scrip
       "command is the first line of its .log and in its JSON's `command`). Checkpoint: `lockstep make-model "
       f"--preset {shape} --dtype float16 --seed 0`; greedy, ignore_eos, 128 prompt tokens and 128 generated "
       "tokens per request, all requests at once.\n")
-print("| run | requests | CUDA graphs | output tok/s | TTFT p50 ms | ITL p50 ms | ITL p90 ms | ITL p99 ms "
+print("| run | requests | CUDA graph replays | output tok/s | TTFT p50 ms | ITL p50 ms | ITL p90 ms | ITL p99 ms "
       "| lockstep's floor ms | KV blocks |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for r in runs:
-    print(f"| {r['name']} | {r['num_prompts']} | {'yes' if r.get('cuda_graphs') else 'no'} "
+    graphs = f"{r.get('cuda_graph_steps', 0)} of {r['steps']} steps" if r.get("cuda_graphs") else "no"
+    print(f"| {r['name']} | {r['num_prompts']} | {graphs} "
           f"| {r['output_tokens_per_s']:.0f} | {r['ttft']['p50_ms']:.1f} | {r['itl']['p50_ms']:.3f} "
           f"| {r['itl']['p90_ms']:.3f} | {r['itl']['p99_ms']:.3f} | {r['decode_floor_ms']:.3f} | {r['kv_blocks']} |")
 if ref:

@@ -120,8 +120,10 @@ int run_bench(const RunOptions& o) {
     MPI_CALL(MPI_Barrier(g.world_comm));
     const bool on_device = !rt->be->host_memory();
     const Bandwidth bw = on_device ? measure_device_bandwidth(*rt->be) : measure_bandwidth();
-    // A decode step reads every weight this rank holds except the position table (one row per token).
-    const double pos_table = double(rt->cfg.max_positions + 2) * rt->cfg.d_model * double(dtype_size(rt->dtype));
+    // A decode step reads every weight this rank holds except the position table (one row per token), which
+    // the first pipeline stage holds.
+    const double pos_table =
+        rt->stage.first() ? double(rt->cfg.max_positions + 2) * rt->cfg.d_model * double(dtype_size(rt->dtype)) : 0;
     const double read_bytes = double(rt->model->weight_bytes().total()) - pos_table;
     const double floor_s = read_bytes / bw.read;
     double floor_max = 0;
@@ -164,7 +166,7 @@ int run_bench(const RunOptions& o) {
         {"weight_bytes_read_per_token_rank0", read_bytes}, {"read_bandwidth_gb_s_rank0", bw.read / 1e9},
         {"copy_bandwidth_gb_s_rank0", bw.copy / 1e9},
         {"floor_bandwidth", on_device ? "device-to-device copy" : "host memory read"}, {"device", rt->be->name()},
-        {"dtype", dtype_name(rt->dtype)}, {"cuda_graphs", rt->graphs != nullptr}, {"command", o.command_line}};
+        {"dtype", dtype_name(rt->dtype)}, {"cuda_graphs", rt->graphs != nullptr}, {"cuda_graph_steps", st.graph_steps}, {"command", o.command_line}};
     char table[2048];
     std::snprintf(table, sizeof table,
                   "lockstep bench: tp=%d, %d requests × (%d in, %d out), request rate %s, %d KV blocks\n"

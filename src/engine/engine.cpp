@@ -82,6 +82,7 @@ void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& 
         if (check) check->executed(step, plan_hash(plan, step));
         if (const int g = opt.graphs ? opt.graphs->size_for(plan) : 0) {
             opt.graphs->run(plan, g);
+            st.graph_steps++;
         } else {
             upload_plan(be, plan, kv.block_size, dev);
             model.forward(dev.inputs, kv);

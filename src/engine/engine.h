@@ -18,6 +18,7 @@ struct EngineStats {
     double seconds = 0;          // wall time of the loop
     double forward_seconds = 0;  // time inside model.forward (collectives included)
     double plan_wait_seconds = 0;  // in the plan broadcast: on workers, the driver's scheduling and sampling
+    int64_t graph_steps = 0;       // steps run by replaying a CUDA graph
     std::vector<StepRecord> steps;  // every step, as this rank saw it
 };
 

@@ -23,6 +23,7 @@ EngineStats serve(const RunOptions& o, Runtime& rt, Driver* driver, const std::v
         };
         lo.max_in_flight = max_in_flight;
         lo.check_lockstep = o.check_lockstep;
+        lo.graphs = rt.graphs.get();
         run_engine(rt.grid, *rt.be, *rt.model, rt.kv, driver, st, lo);
         set_wait_step(-1);
     } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CUDA graphs change nothing but speed: the same greedy tokens and log-probs (to 1e-5) with and without
-# --enforce-eager, on a batch of decode sizes that land on several graphs (1, 3, 8 prompts).
+# --enforce-eager, on a batch of decode sizes that land on several graphs (1, 3, 8 prompts); and the graphs run
+# must have replayed them.
 # usage: graphs_vs_eager.sh PROBE LOCKSTEP MODEL WORKDIR
 set -eu
 probe=$1; bin=$2; model=$3; work=$4
@@ -17,5 +18,9 @@ for n in 1 3 8; do
         "${extra[@]}" 2> "$work/$mode-$n.log" || { cat "$work/$mode-$n.log"; exit 1; }
   done
   grep -h "CUDA graphs" "$work/graphs-$n.log" | head -1
+  # The graphs run must have replayed them (23 decode steps each), not fallen back to eager steps.
+  replays=$(sed -n 's/.*(\([0-9]*\) decode steps replayed a CUDA graph).*/\1/p' "$work/graphs-$n.log" | head -1)
+  echo "graphs run: ${replays:-no} decode steps replayed a CUDA graph"
+  [ "${replays:-0}" -gt 0 ] || { echo "FAILED: no step replayed a CUDA graph"; exit 1; }
   "$bin" compare "$work/eager-$n.json" "$work/graphs-$n.json" --logprob-tol 1e-5
 done
