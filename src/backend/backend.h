@@ -37,6 +37,9 @@ public:
     // Device bytes in use that alloc() did not hand out: the CUDA context, cuBLAS workspaces, NCCL buffers,
     // other processes on the GPU (vLLM's "non-torch memory"); the KV budget leaves them out. CPU: 0.
     virtual int64_t memory_used_elsewhere() const { return 0; }
+    // The PCI bus id of the GPU this rank computes on ("" on the CPU): ranks of one host with the same id share
+    // a device, whatever CUDA_VISIBLE_DEVICES numbered it.
+    virtual std::string device_bus_id() const { return ""; }
 
     virtual Buffer alloc(DType dtype, std::initializer_list<int64_t> shape) = 0;  // zero-filled, counted
     virtual void copy_from_host(const Tensor& dst, const void* src) = 0;          // dst.nbytes() bytes
@@ -73,6 +76,8 @@ public:
     virtual void begin_capture() { raise(name(), ": no graph capture"); }
     virtual int end_capture() { raise(name(), ": no graph capture"); }  // → id for replay()
     virtual void replay(int id) { raise(name(), ": no graph replay"); }
+    // Destroys every captured graph (ids become invalid): before the communicators their NCCL calls reference.
+    virtual void release_graphs() {}
 };
 
 struct BackendConfig {

@@ -90,6 +90,7 @@ void CudaBackend::init(const BackendConfig& cfg) {
     CUDA_CALL(cudaGetDeviceProperties(&prop, device_));
     char bus[32] = {0};
     CUDA_CALL(cudaDeviceGetPCIBusId(bus, int(sizeof bus), device_));
+    bus_id_ = bus;
     name_ = cat("cuda:", device_, " (", prop.name, ", ", bus, ")");
     size_t free = 0, total = 0;
     CUDA_CALL(cudaMemGetInfo(&free, &total));
@@ -435,6 +436,13 @@ int CudaBackend::end_capture() {
     CUDA_CALL(err);
     graphs_.push_back(exec);
     return int(graphs_.size()) - 1;
+}
+
+void CudaBackend::release_graphs() {
+    ENSURE(!capturing_, "cuda backend: release_graphs during a capture");
+    CUDA_CALL(cudaStreamSynchronize(stream_));  // a replay may still run
+    for (cudaGraphExec_t g : graphs_) CUDA_CALL(cudaGraphExecDestroy(g));
+    graphs_.clear();
 }
 
 void CudaBackend::replay(int id) {

@@ -53,6 +53,8 @@ public:
     void begin_capture() override;
     int end_capture() override;
     void replay(int id) override;
+    void release_graphs() override;
+    std::string device_bus_id() const override { return bus_id_; }
 
     cudaStream_t stream() const { return stream_; }  // the NCCL communicator enqueues its collectives here
     int device() const { return device_; }
@@ -74,6 +76,7 @@ private:
     DType dtype_ = DType::F32;
     bool allow_tf32_ = false;
     std::string name_;
+    std::string bus_id_;
     double total_memory_ = 0;
     cudaStream_t stream_ = nullptr;
     cublasContext* cublas_ = nullptr;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "backend/cuda_check.h"
 #include "comm/mpi_wait.h"
@@ -70,7 +71,18 @@ NcclCommunicator::~NcclCommunicator() {
     for (Timing& t : pending_) events_.insert(events_.end(), {t.start, t.stop});
     for (cudaEvent_t e : events_) cudaEventDestroy(e);
     *alive_ = false;  // the abort cleanup must not touch it any more
-    if (comm_) ncclCommDestroy(comm_);
+    if (!comm_) return;
+    // A non-blocking communicator finalizes in the background: wait for it (a destructor cannot throw, so with
+    // a bound of its own), then free it; one that will not finish is aborted instead.
+    ncclResult_t state = ncclCommFinalize(comm_);
+    for (int ms = 0; state == ncclInProgress && ms < 10000; ms++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) break;
+    }
+    if (state == ncclSuccess)
+        ncclCommDestroy(comm_);
+    else
+        ncclCommAbort(comm_);
 }
 
 void NcclCommunicator::settle(const char* what) {

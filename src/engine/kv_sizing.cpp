@@ -65,10 +65,10 @@ KvSizing size_kv_cache(const ProcessGrid& grid, Backend& be, OptModel& model, co
     // vLLM's rule: gpu_memory_utilization of the whole device, less what weights, activations and everything
     // else on the device (its "non-torch" memory) take. Ranks sharing the device measure once every one of
     // them holds its weights and profiling peak: what is left is the device's, and each takes its share.
-    if (c.ranks_per_device > 1) {
+    {  // every rank, so the collective matches where only some ranks share a device
         MPI_Request req;
         MPI_CALL(MPI_Ibarrier(grid.world_comm, &req));
-        wait_request(req, "barrier before KV sizing (ranks sharing a device)");
+        wait_request(req, "barrier before KV sizing");
     }
     s.used_elsewhere = be.memory_used_elsewhere();
     s.kv_budget = (int64_t(c.gpu_memory_utilization * s.total_memory) - s.weight_bytes - s.activation_peak -

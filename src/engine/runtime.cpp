@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <set>
 #include <thread>
@@ -47,6 +49,19 @@ DType resolve_dtype(const std::string& flag, const std::string& device, const Mo
     raise("--dtype ", flag, ": expected auto, float32, float16 or bfloat16");
 }
 
+// Ranks of this host on the same GPU, found by PCI bus id: device numbers differ between ranks whose
+// CUDA_VISIBLE_DEVICES differ (Slurm's --gpus-per-task). 1 on the CPU. Every rank takes part.
+int ranks_sharing_device(const ProcessGrid& g, const std::string& bus_id) {
+    char mine[192] = {0};
+    if (!bus_id.empty()) std::snprintf(mine, sizeof mine, "%s %s", g.host.c_str(), bus_id.c_str());
+    std::vector<char> all(size_t(g.world_size) * sizeof mine);
+    MPI_CALL(MPI_Allgather(mine, sizeof mine, MPI_CHAR, all.data(), sizeof mine, MPI_CHAR, g.world_comm));
+    if (bus_id.empty()) return 1;
+    int n = 0;
+    for (int r = 0; r < g.world_size; r++) n += std::strncmp(&all[size_t(r) * sizeof mine], mine, sizeof mine) == 0;
+    return n;
+}
+
 }  // namespace
 
 std::string utc_now() {
@@ -57,7 +72,17 @@ std::string utc_now() {
 }
 
 Runtime::~Runtime() {
+    // Graphs that captured NCCL calls hold references on the communicators, which ncclCommDestroy waits for
+    // (NCCL 2.26 and later): graphs first, then the communicators, then the backend (members, in reverse).
+    graphs.reset();
+    try {
+        if (be) be->release_graphs();
+    } catch (const std::exception& e) {
+        log_worker("releasing the CUDA graphs: ", e.what());
+    }
     model.reset();
+    tp.reset();
+    pp.reset();
     free_process_grid(grid);
 }
 
@@ -106,13 +131,10 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     bc.n_cpu_threads = std::max(1, int(std::thread::hardware_concurrency()) / g.local_size);
     bc.cpu_memory = o.device_memory > 0 ? o.device_memory : host_memory_share(g.local_size);
     bc.dtype = rt.dtype;
-    int ranks_per_device = 1;
-    if (rt.device == "cuda") {  // by local rank; with more ranks than GPUs (--comm mpi), round robin
-        const int n_dev = cuda_device_count();
-        bc.cuda_device = g.local_rank % n_dev;
-        ranks_per_device = g.local_size / n_dev + (bc.cuda_device < g.local_size % n_dev ? 1 : 0);
-    }
+    // By local rank; with more ranks than GPUs (--comm mpi), round robin.
+    if (rt.device == "cuda") bc.cuda_device = g.local_rank % cuda_device_count();
     rt.be = make_backend(bc);
+    const int ranks_per_device = ranks_sharing_device(g, rt.be->device_bus_id());
     if (rt.device == "cuda") log_worker("device ", rt.be->name(), " (local rank ", g.local_rank, ")");
     rt.tp = make_group_communicator(rt.comm, g.tp_comm, "TP group", *rt.be);
     rt.pp = make_group_communicator(rt.comm, g.pp_comm, "PP group", *rt.be);
@@ -180,7 +202,9 @@ void log_engine_stats(const Runtime& rt, const EngineStats& st) {
                     format_bytes(double(c.bytes)), " / ", format_seconds(c.seconds), " s");
     }
     log_worker(st.n_steps, " steps, ", st.n_tokens, " tokens: forward ", format_seconds(st.forward_seconds),
-               " s of ", format_seconds(st.seconds), " s; TP collectives: ", coll.empty() ? "none" : coll);
+               " s of ", format_seconds(st.seconds), " s",
+               rt.graphs ? cat(" (", st.graph_steps, " decode steps replayed a CUDA graph)") : "",
+               "; TP collectives: ", coll.empty() ? "none" : coll);
 }
 
 }  // namespace ls
