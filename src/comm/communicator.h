@@ -3,6 +3,7 @@
 // build. Every call counts its calls, bytes and seconds, which the report reads.
 #pragma once
 #include <array>
+#include <chrono>
 #include <cstdint>
 
 #include "core/tensor.h"
@@ -48,6 +49,17 @@ public:
 
 protected:
     Stats stats_{};
+};
+
+// Counts one call, as the caller sees it, in the stats of its kind: its bytes, and its seconds until scope exit.
+struct TimedCall {
+    CollectiveStats& s;
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    TimedCall(CollectiveStats& st, size_t bytes) : s(st) {
+        s.calls++;
+        s.bytes += int64_t(bytes);
+    }
+    ~TimedCall() { s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
 };
 
 }  // namespace ls

@@ -40,17 +40,6 @@ int count_of(const Tensor& t) {
     return int(t.numel());
 }
 
-// Times one collective and adds it to the stats of its kind.
-struct Timed {
-    CollectiveStats& s;
-    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-    Timed(CollectiveStats& st, size_t bytes) : s(st) {
-        s.calls++;
-        s.bytes += int64_t(bytes);
-    }
-    ~Timed() { s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
-};
-
 }  // namespace
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::string group_name) : comm_(comm), name_(std::move(group_name)) {
@@ -60,7 +49,7 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::string group_name) : comm_(
 
 void MpiCommunicator::all_reduce_sum(const Tensor& x) {
     if (size_ == 1) return;
-    Timed t(stats_[size_t(CollectiveKind::AllReduce)], x.nbytes());
+    TimedCall t(stats_[size_t(CollectiveKind::AllReduce)], x.nbytes());
     MPI_Request req;
     MPI_CALL(MPI_Iallreduce(MPI_IN_PLACE, x.data, count_of(x), mpi_type(x.dtype, true), MPI_SUM, comm_, &req));
     wait_request(req, cat("all-reduce (", name_, ")").c_str());
@@ -69,7 +58,7 @@ void MpiCommunicator::all_reduce_sum(const Tensor& x) {
 void MpiCommunicator::all_gather(const Tensor& out, const Tensor& in) {
     ENSURE(out.numel() == in.numel() * size_, "all_gather: output of ", out.numel(), " for ", size_, " × ",
            in.numel());
-    Timed t(stats_[size_t(CollectiveKind::AllGather)], in.nbytes());
+    TimedCall t(stats_[size_t(CollectiveKind::AllGather)], in.nbytes());
     MPI_Request req;
     MPI_CALL(MPI_Iallgather(in.data, count_of(in), mpi_type(in.dtype), out.data, count_of(in), mpi_type(out.dtype),
                             comm_, &req));
@@ -79,7 +68,7 @@ void MpiCommunicator::all_gather(const Tensor& out, const Tensor& in) {
 void MpiCommunicator::gather(const Tensor& out, const Tensor& in, int root) {
     ENSURE(rank_ != root || out.numel() == in.numel() * size_, "gather: output of ", out.numel(), " for ", size_,
            " × ", in.numel());
-    Timed t(stats_[size_t(CollectiveKind::Gather)], in.nbytes());
+    TimedCall t(stats_[size_t(CollectiveKind::Gather)], in.nbytes());
     MPI_Request req;
     MPI_CALL(MPI_Igather(in.data, count_of(in), mpi_type(in.dtype), rank_ == root ? out.data : nullptr, count_of(in),
                          mpi_type(in.dtype), root, comm_, &req));
@@ -88,21 +77,21 @@ void MpiCommunicator::gather(const Tensor& out, const Tensor& in, int root) {
 
 void MpiCommunicator::broadcast(const Tensor& x, int root) {
     if (size_ == 1) return;
-    Timed t(stats_[size_t(CollectiveKind::Broadcast)], x.nbytes());
+    TimedCall t(stats_[size_t(CollectiveKind::Broadcast)], x.nbytes());
     MPI_Request req;
     MPI_CALL(MPI_Ibcast(x.data, count_of(x), mpi_type(x.dtype), root, comm_, &req));
     wait_request(req, cat("broadcast (", name_, ")").c_str());
 }
 
 void MpiCommunicator::send(const Tensor& x, int dst) {
-    Timed t(stats_[size_t(CollectiveKind::SendRecv)], x.nbytes());
+    TimedCall t(stats_[size_t(CollectiveKind::SendRecv)], x.nbytes());
     MPI_Request req;
     MPI_CALL(MPI_Isend(x.data, count_of(x), mpi_type(x.dtype), dst, 0, comm_, &req));
     wait_request(req, cat("send to rank ", dst, " (", name_, ")").c_str());
 }
 
 void MpiCommunicator::recv(const Tensor& x, int src) {
-    Timed t(stats_[size_t(CollectiveKind::SendRecv)], x.nbytes());
+    TimedCall t(stats_[size_t(CollectiveKind::SendRecv)], x.nbytes());
     MPI_Request req;
     MPI_CALL(MPI_Irecv(x.data, count_of(x), mpi_type(x.dtype), src, 0, comm_, &req));
     wait_request(req, cat("recv from rank ", src, " (", name_, ")").c_str());

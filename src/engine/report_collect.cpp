@@ -112,6 +112,7 @@ RunReport driver_report(const RunOptions& o, const Runtime& rt, const EngineStat
                       {"world_size", rt.grid.world_size},
                       {"n_layers", rt.cfg.n_layers},
                       {"hidden_size", rt.cfg.d_model},
+                      {"word_embed_proj_dim", rt.cfg.d_embed},
                       {"block_size", rt.kv.block_size},
                       {"max_model_len", rt.max_model_len},
                       {"max_num_batched_tokens", rt.max_num_batched_tokens},

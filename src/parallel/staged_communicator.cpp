@@ -36,12 +36,14 @@ void StagedCommunicator::from_host(const Tensor& x, const Tensor& host) {
 
 void StagedCommunicator::all_reduce_sum(const Tensor& x) {
     if (size() == 1) return;
+    TimedCall t(stats_[size_t(CollectiveKind::AllReduce)], x.nbytes());
     const Tensor h = to_host(x, a_, true);
     host_.all_reduce_sum(h);
     from_host(x, h);
 }
 
 void StagedCommunicator::all_gather(const Tensor& out, const Tensor& in) {
+    TimedCall t(stats_[size_t(CollectiveKind::AllGather)], in.nbytes());
     const Tensor hi = to_host(in, a_, false);
     Tensor ho = out;
     b_.resize(out.nbytes());
@@ -51,6 +53,7 @@ void StagedCommunicator::all_gather(const Tensor& out, const Tensor& in) {
 }
 
 void StagedCommunicator::gather(const Tensor& out, const Tensor& in, int root) {
+    TimedCall t(stats_[size_t(CollectiveKind::Gather)], in.nbytes());
     const Tensor hi = to_host(in, a_, false);
     Tensor ho = out;
     b_.resize(rank() == root ? out.nbytes() : 0);
@@ -61,26 +64,24 @@ void StagedCommunicator::gather(const Tensor& out, const Tensor& in, int root) {
 
 void StagedCommunicator::broadcast(const Tensor& x, int root) {
     if (size() == 1) return;
+    TimedCall t(stats_[size_t(CollectiveKind::Broadcast)], x.nbytes());
     const Tensor h = to_host(x, a_, false);
     host_.broadcast(h, root);
     if (rank() != root) be_.copy_from_host(x, h.data);
 }
 
-void StagedCommunicator::send(const Tensor& x, int dst) { host_.send(to_host(x, a_, false), dst); }
+void StagedCommunicator::send(const Tensor& x, int dst) {
+    TimedCall t(stats_[size_t(CollectiveKind::SendRecv)], x.nbytes());
+    host_.send(to_host(x, a_, false), dst);
+}
 
 void StagedCommunicator::recv(const Tensor& x, int src) {
+    TimedCall t(stats_[size_t(CollectiveKind::SendRecv)], x.nbytes());
     Tensor h = x;
     a_.resize(x.nbytes());
     h.data = a_.data();
     host_.recv(h, src);
     be_.copy_from_host(x, h.data);
-}
-
-// The MPI communicator inside counts the calls: its stats are this communicator's.
-void StagedCommunicator::sync_stats() { stats_ = host_.all_stats(); }
-void StagedCommunicator::reset_stats() {
-    host_.reset_stats();
-    stats_ = {};
 }
 
 }  // namespace ls

@@ -1,7 +1,8 @@
 // --comm mpi on a device backend: each collective copies its tensor to host memory, runs it over MPI, and
 // copies the result back. Slow (two copies and a sync per call) but it lets several ranks share one GPU,
 // which NCCL refuses, so TP=2 can be tested on a machine with one GPU. F16/BF16 sums are done in fp32 on the
-// host, since MPI has no half-precision reduction.
+// host, since MPI has no half-precision reduction. Its stats count what the caller sees: the device tensor's
+// bytes (not the widened fp32 copy) and the whole call, copies included.
 #pragma once
 #include <memory>
 #include <vector>
@@ -22,8 +23,6 @@ public:
     void broadcast(const Tensor& x, int root) override;
     void send(const Tensor& x, int dst) override;
     void recv(const Tensor& x, int src) override;
-    void sync_stats() override;
-    void reset_stats() override;
 
 private:
     Tensor to_host(const Tensor& x, std::vector<char>& buf, bool as_f32);  // x copied (and widened) into buf

@@ -30,7 +30,8 @@ std::string mib(double b) {
 struct Reading {
     std::string path, model;
     bool complete = true;
-    int tp = 1, pp = 1, world = 1, n_layers = 0, hidden = 0, block_size = 16;
+    int tp = 1, pp = 1, world = 1, n_layers = 0, hidden = 0, d_embed = 0, block_size = 16;
+    int elem_bytes = 4;  // of the activations the all-reduces carry: the compute dtype's
     std::vector<double> sharded, replicated, blocks, kv_bytes, compute, comm, loop, plan_wait;
     double all_reduce_calls = 0, all_reduce_bytes = 0, steps = 0, tokens_all_steps = 0, out_tokens = 0;
     double predicted_calls_per_step = 0, predicted_bytes = 0, duration = 0;
@@ -51,6 +52,9 @@ Reading read(const std::string& path) {
     r.world = int(f.attr_double("world_size"));
     r.n_layers = int(f.attr_double("n_layers"));
     r.hidden = int(f.attr_double("hidden_size"));
+    // Reports before these attributes: fp32 (the CPU backend), and the embedding as wide as the hidden state.
+    r.d_embed = f.has_attr("word_embed_proj_dim") ? int(f.attr_double("word_embed_proj_dim")) : r.hidden;
+    r.elem_bytes = f.has_attr("dtype") && f.attr_string("dtype") != "float32" ? 2 : 4;
     r.block_size = int(f.attr_double("block_size"));
     r.sharded = f.read_doubles("/ranks/weight_bytes_sharded");
     r.replicated = f.read_doubles("/ranks/weight_bytes_replicated");
@@ -69,11 +73,12 @@ Reading read(const std::string& path) {
     const auto n_tokens = f.read_ints("/steps/n_tokens");
     r.steps = double(n_tokens.size());
     for (int64_t n : n_tokens) r.tokens_all_steps += double(n);
-    // Megatron: one all-reduce after out_proj and one after fc2 in every layer, one after the embedding;
-    // rank 0 holds the first stage's layers and the embedding.
+    // Megatron: one all-reduce after out_proj and one after fc2 in every layer ([tokens, hidden]), one after the
+    // vocab-parallel embedding ([tokens, word_embed_proj_dim]); rank 0 holds the first stage's layers and the
+    // embedding.
     r.n_layers = int(layers0);
     r.predicted_calls_per_step = r.tp > 1 ? 2.0 * layers0 + 1 : 0;
-    r.predicted_bytes = r.predicted_calls_per_step * r.tokens_all_steps * r.hidden * 4.0;
+    r.predicted_bytes = r.tp > 1 ? r.tokens_all_steps * r.elem_bytes * (2.0 * layers0 * r.hidden + r.d_embed) : 0;
     r.ttft = f.read_doubles("/requests/ttft_s");
     r.itl = f.read_doubles("/requests/itl_s");
     for (double x : f.read_ints("/requests/output_len")) r.out_tokens += x;
@@ -111,9 +116,10 @@ void print_one(const Reading& r) {
                 r.steps ? r.all_reduce_calls / r.steps : 0, r.all_reduce_calls, r.steps, r.predicted_calls_per_step,
                 r.n_layers);
     if (r.all_reduce_calls > 0)
-        std::printf("  bytes per all-reduce: %.0f measured, %.0f predicted (tokens per step × %d × 4 bytes)\n",
+        std::printf("  bytes per all-reduce: %.0f measured, %.0f predicted (tokens per step × %d × %d bytes%s)\n",
                     r.all_reduce_bytes / r.all_reduce_calls,
-                    r.predicted_bytes / std::max(1.0, r.predicted_calls_per_step * r.steps), r.hidden);
+                    r.predicted_bytes / std::max(1.0, r.predicted_calls_per_step * r.steps), r.hidden, r.elem_bytes,
+                    r.d_embed != r.hidden ? cat("; the embedding's × ", r.d_embed).c_str() : "");
     for (size_t i = 0; i < r.loop.size(); i++)
         std::printf("  rank %zu: %.1f%% of the loop in collectives, %.1f%% waiting for the step plan\n", i,
                     100 * r.comm[i] / std::max(r.loop[i], 1e-12), 100 * r.plan_wait[i] / std::max(r.loop[i], 1e-12));

@@ -85,6 +85,9 @@ int main(int argc, char** argv) {
     }
     comm.sync_stats();
     expect(comm.stats(CollectiveKind::AllReduce).calls == (size > 1 ? 3 : 0), "stats count the staged calls", rank);
+    // The caller's bytes (F32, F16, BF16 tensors of n), not the fp32 copies that went over MPI.
+    expect(comm.stats(CollectiveKind::AllReduce).bytes == (size > 1 ? n * (4 + 2 + 2) : 0),
+           "stats count the device tensor's bytes", rank);
     int failures = 0;
     MPI_Allreduce(&g_failures, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0) std::printf("%s: staged communicator at np %d, F32/F16/BF16\n", failures ? "FAIL" : "OK", size);
