@@ -253,7 +253,7 @@ void CudaBackend::copy_from_host(const Tensor& dst, const void* src) {
         // stream_, NCCL collectives included, and a peer that died would block cudaEventSynchronize forever.
         wait_until([&] {
             const cudaError_t e = cudaEventQuery(staged_[i]);
-            if (e == cudaErrorNotReady) return false;
+            if (cuda_not_ready(e)) return false;
             CUDA_CALL(e);
             return true;
         }, "waiting for a host-to-device staging buffer (behind the GPU stream)", false);
@@ -279,9 +279,10 @@ void CudaBackend::copy_to_host(void* dst, const Tensor& src) {
 // Polled under the watchdog (--collective-timeout) instead of cudaStreamSynchronize: an NCCL collective
 // whose peer died never finishes, and a blocked rank could neither notice nor abort the communicators.
 void CudaBackend::synchronize() {
+    ENSURE(!capturing_, "cuda backend: synchronize during graph capture");  // a query would end the capture
     wait_until([&] {
         const cudaError_t e = cudaStreamQuery(stream_);
-        if (e == cudaErrorNotReady) return false;
+        if (cuda_not_ready(e)) return false;
         CUDA_CALL(e);
         return true;
     }, "waiting for the GPU stream (kernels and NCCL collectives)", false);
@@ -298,6 +299,8 @@ void CudaBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, cons
     ENSURE(w.cols() == d_in && y.rows() == n && y.cols() == d_out, "linear: shapes y[", y.rows(), ",", y.cols(),
            "] x[", n, ",", d_in, "] w[", d_out, ",", w.cols(), "] do not match");
     ENSURE(n < INT_MAX && d_in < INT_MAX && d_out < INT_MAX, "linear: dimensions beyond cuBLAS's int");
+    ENSURE(!bias || y.dtype == x.dtype, "cuda backend: linear: a bias needs the output in the input's dtype (",
+           dtype_name(x.dtype), "), not ", dtype_name(y.dtype));
     if (n == 0) return;
     // Row-major y = x·wᵀ is column-major yᵀ[d_out, n] = w_cm[d_in, d_out]ᵀ · x_cm[d_in, n]: cuBLAS sees each
     // row-major matrix as its transpose, so no data moves.

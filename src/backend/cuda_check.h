@@ -24,3 +24,13 @@
 // After a <<<...>>> launch: a bad configuration (grid too large, too much shared memory) is only reported
 // by cudaGetLastError, and would otherwise surface at some later, unrelated call.
 #define LAUNCH_CHECK() CUDA_CALL(cudaGetLastError())
+
+namespace ls {
+// cudaStreamQuery's and cudaEventQuery's "not ready" is no error, but the runtime may keep it as the last error,
+// which the next LAUNCH_CHECK would then report: clear it, and nothing else.
+inline bool cuda_not_ready(cudaError_t e) {
+    if (e != cudaErrorNotReady) return false;
+    if (cudaPeekAtLastError() == cudaErrorNotReady) cudaGetLastError();
+    return true;
+}
+}  // namespace ls

@@ -130,16 +130,18 @@ void NcclCommunicator::harvest(bool wait) {
     size_t i = 0;
     for (; i < pending_.size(); i++) {
         Timing& t = pending_[i];
-        if (wait)
+        if (wait) {
             CUDA_CALL(cudaEventSynchronize(t.stop));
-        else if (cudaEventQuery(t.stop) != cudaSuccess)
-            break;
+        } else {
+            const cudaError_t e = cudaEventQuery(t.stop);
+            if (cuda_not_ready(e)) break;
+            CUDA_CALL(e);
+        }
         float ms = 0;
         CUDA_CALL(cudaEventElapsedTime(&ms, t.start, t.stop));
         stats_[size_t(t.kind)].seconds += ms / 1000.0;
         events_.insert(events_.end(), {t.start, t.stop});
     }
-    cudaGetLastError();  // cudaEventQuery's cudaErrorNotReady is not an error
     pending_.erase(pending_.begin(), pending_.begin() + long(i));
 }
 

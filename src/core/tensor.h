@@ -25,7 +25,11 @@ struct Tensor {
     }
     size_t nbytes() const { return size_t(numel()) * dtype_size(dtype); }
     int64_t rows() const { return ndim ? shape[0] : 0; }
-    int64_t cols() const { return ndim ? numel() / shape[0] : 0; }  // everything after dim 0
+    int64_t cols() const {  // everything after dim 0 (also for zero rows)
+        int64_t n = 1;
+        for (int i = 1; i < ndim; i++) n *= shape[i];
+        return ndim ? n : 0;
+    }
     float* f32() const { return static_cast<float*>(data); }
     int32_t* i32() const { return static_cast<int32_t*>(data); }
 

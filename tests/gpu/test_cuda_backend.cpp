@@ -99,7 +99,8 @@ double rel_err(const std::vector<float>& got, const std::vector<float>& want) {
     REQUIRE(got.size() == want.size());
     double diff = 0, scale = 1e-6;
     for (size_t i = 0; i < got.size(); i++) {
-        diff = std::max(diff, double(std::fabs(got[i] - want[i])));
+        const double e = std::fabs(double(got[i]) - double(want[i]));
+        if (!(e <= diff)) diff = e;  // not std::max, which drops a NaN: a NaN output must fail
         scale = std::max(scale, double(std::fabs(want[i])));
     }
     return std::isfinite(diff) ? diff / scale : INFINITY;
