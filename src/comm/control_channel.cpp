@@ -16,18 +16,35 @@ void broadcast_ints(std::vector<int32_t>& v, MPI_Comm comm, int root, const char
     wait_request(req, what);
 }
 
+namespace {
+constexpr int kStringLen = 64;
+
+std::vector<std::string> split_strings(const std::vector<char>& all, int n) {
+    std::vector<std::string> out;
+    for (int r = 0; r < n; r++) out.emplace_back(&all[size_t(r * kStringLen)]);
+    return out;
+}
+}  // namespace
+
 std::vector<std::string> gather_strings(const std::string& mine, MPI_Comm comm, int root) {
-    constexpr int kLen = 64;
     int rank = 0, size = 1;
     MPI_CALL(MPI_Comm_rank(comm, &rank));
     MPI_CALL(MPI_Comm_size(comm, &size));
-    char buf[kLen] = {0};
-    mine.copy(buf, kLen - 1);
-    std::vector<char> all(rank == root ? size_t(kLen * size) : 0);
-    MPI_CALL(MPI_Gather(buf, kLen, MPI_CHAR, all.data(), kLen, MPI_CHAR, root, comm));
-    std::vector<std::string> out;
-    for (int r = 0; rank == root && r < size; r++) out.emplace_back(&all[size_t(r * kLen)]);
-    return out;
+    char buf[kStringLen] = {0};
+    mine.copy(buf, kStringLen - 1);
+    std::vector<char> all(rank == root ? size_t(kStringLen * size) : 0);
+    MPI_CALL(MPI_Gather(buf, kStringLen, MPI_CHAR, all.data(), kStringLen, MPI_CHAR, root, comm));
+    return split_strings(all, rank == root ? size : 0);
+}
+
+std::vector<std::string> all_gather_strings(const std::string& mine, MPI_Comm comm) {
+    int size = 1;
+    MPI_CALL(MPI_Comm_size(comm, &size));
+    char buf[kStringLen] = {0};
+    mine.copy(buf, kStringLen - 1);
+    std::vector<char> all(size_t(kStringLen * size));
+    MPI_CALL(MPI_Allgather(buf, kStringLen, MPI_CHAR, all.data(), kStringLen, MPI_CHAR, comm));
+    return split_strings(all, size);
 }
 
 void AsyncSend::start(const void* data, size_t bytes, MPI_Comm comm, int dst, int tag) {

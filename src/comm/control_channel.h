@@ -14,6 +14,8 @@ void broadcast_ints(std::vector<int32_t>& v, MPI_Comm comm, int root, const char
 // Gathers one short string from every rank of comm on root (each cut to 63 bytes): [comm size] on root,
 // empty elsewhere. Host and device names for the logs and the report.
 std::vector<std::string> gather_strings(const std::string& mine, MPI_Comm comm, int root);
+// The same on every rank: [comm size] everywhere.
+std::vector<std::string> all_gather_strings(const std::string& mine, MPI_Comm comm);
 
 // A point-to-point message left in flight while the sender goes on (a stage handing the plan to the next,
 // the last stage sending logits to the driver): two blocking sends in opposite directions between pipeline

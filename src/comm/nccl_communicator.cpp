@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "backend/cuda_check.h"
+#include "comm/control_channel.h"
 #include "comm/mpi_wait.h"
 #include "comm/nccl_bootstrap.h"
 #include "comm/nccl_check.h"
@@ -29,20 +30,14 @@ ncclDataType_t nccl_type(DType t) {
 // NCCL refuses two ranks of one communicator on one GPU ("Duplicate GPU detected") deep inside init; say it
 // first, in our words, naming both ranks and the way out.
 void check_one_rank_per_gpu(MPI_Comm group, const std::string& group_name, int device) {
-    char mine[128] = {0}, bus[32] = {0};
+    char bus[32] = {0}, host[64] = {0};
     CUDA_CALL(cudaDeviceGetPCIBusId(bus, sizeof bus, device));
-    char host[64] = {0};
     gethostname(host, sizeof host - 1);
-    std::snprintf(mine, sizeof mine, "%s %s", host, bus);
-    int rank = 0, size = 1;
-    MPI_CALL(MPI_Comm_rank(group, &rank));
-    MPI_CALL(MPI_Comm_size(group, &size));
-    std::vector<char> all(size_t(size) * sizeof mine);
-    MPI_CALL(MPI_Allgather(mine, sizeof mine, MPI_CHAR, all.data(), sizeof mine, MPI_CHAR, group));
-    for (int a = 0; a < size; a++)
-        for (int b = a + 1; b < size; b++)
-            ENSURE(std::strncmp(&all[size_t(a) * sizeof mine], &all[size_t(b) * sizeof mine], sizeof mine) != 0,
-                   "ranks ", a, " and ", b, " of the ", group_name, " both use GPU ", &all[size_t(a) * sizeof mine],
+    // The bus id first: all_gather_strings cuts long names.
+    const std::vector<std::string> all = all_gather_strings(cat(bus, " on ", host), group);
+    for (size_t a = 0; a < all.size(); a++)
+        for (size_t b = a + 1; b < all.size(); b++)
+            ENSURE(all[a] != all[b], "ranks ", a, " and ", b, " of the ", group_name, " both use GPU ", all[a],
                    ": NCCL cannot put two ranks of one communicator on the same GPU. Run one rank per GPU "
                    "(-np at most the GPUs per node times the nodes), or use --comm mpi to share a GPU");
 }

@@ -1,8 +1,7 @@
 // How many KV blocks each rank carves from its memory, as vLLM does it:
 //   budget = gpu_memory_utilization × device memory − weights − activation peak
 //   blocks = floor(budget / bytes of one block on this rank), then the minimum over all ranks
-// where ranks share one device, the budget is the device's, measured once all of them have loaded, divided
-// among them.
+// Ranks sharing one device split its budget, measured once all of them have loaded.
 // The activation peak is measured: one profiling forward pass at --max-num-batched-tokens, counting what the
 // backend allocates on top of the weights. On the CPU backend the "device" is a host-memory budget
 // (--device-memory), so the arithmetic of a GPU can be replayed without one.

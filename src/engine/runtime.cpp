@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <set>
 #include <thread>
@@ -52,14 +50,9 @@ DType resolve_dtype(const std::string& flag, const std::string& device, const Mo
 // Ranks of this host on the same GPU, found by PCI bus id: device numbers differ between ranks whose
 // CUDA_VISIBLE_DEVICES differ (Slurm's --gpus-per-task). 1 on the CPU. Every rank takes part.
 int ranks_sharing_device(const ProcessGrid& g, const std::string& bus_id) {
-    char mine[192] = {0};
-    if (!bus_id.empty()) std::snprintf(mine, sizeof mine, "%s %s", g.host.c_str(), bus_id.c_str());
-    std::vector<char> all(size_t(g.world_size) * sizeof mine);
-    MPI_CALL(MPI_Allgather(mine, sizeof mine, MPI_CHAR, all.data(), sizeof mine, MPI_CHAR, g.world_comm));
-    if (bus_id.empty()) return 1;
-    int n = 0;
-    for (int r = 0; r < g.world_size; r++) n += std::strncmp(&all[size_t(r) * sizeof mine], mine, sizeof mine) == 0;
-    return n;
+    const std::string mine = bus_id.empty() ? "" : bus_id + " " + g.host;  // the bus id first: names are cut
+    const std::vector<std::string> all = all_gather_strings(mine, g.world_comm);
+    return bus_id.empty() ? 1 : int(std::count(all.begin(), all.end(), all[size_t(g.world_rank)]));
 }
 
 }  // namespace
