@@ -8,6 +8,7 @@ pkgs=(build-essential cmake pkg-config
       libopenmpi-dev openmpi-bin
       libhdf5-dev hdf5-tools
       libboost-program-options-dev doctest-dev libopenblas-dev nlohmann-json3-dev
+      libboost-context-dev                               # tests/emu: fibers for the CUDA emulation
       python3-h5py python3-numpy python3-matplotlib
       slurm-wlm munge                                    # the local Slurm test
       clang libclang-rt-14-dev llvm)                     # fuzz targets: libFuzzer runtime, llvm-symbolizer

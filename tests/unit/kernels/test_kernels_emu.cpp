@@ -1,0 +1,327 @@
+// kernels/*.cu, run by the CPU emulation of CUDA (cuda_emu.h), against the CPU backend op by op: the cases of
+// tests/gpu/test_cuda_backend.cpp for what our kernels do (cuBLAS is not emulated), called through the kernels'
+// own launchers, plus the graph-padding cases. Every case runs with the threads of each block in forward,
+// reverse and shuffled order, so a result that depends on a race between barriers fails.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "backend/cpu_backend.h"
+#include "cuda_emu.h"
+#include "kernels.h"
+#include "op_check.h"
+
+using namespace ls;
+using namespace ls::op_check;
+
+namespace {
+
+const DType kDtypes[] = {DType::F32, DType::F16, DType::BF16};
+const ls::emu::Order kOrders[] = {ls::emu::Order::Forward, ls::emu::Order::Reverse, ls::emu::Order::Shuffled,
+                                   ls::emu::Order::WarpAhead};
+
+CpuBackend& cpu() {
+    static CpuBackend b(1, 1e9);
+    return b;
+}
+
+// Device memory of the emulation: host bytes that hold the values as `dt` stores them.
+struct DevArray {
+    DType dt;
+    std::vector<unsigned char> bytes;
+    void* p() { return bytes.data(); }
+};
+
+DevArray dev(DType dt, const std::vector<float>& v) {
+    DevArray a{dt, std::vector<unsigned char>(v.size() * dtype_size(dt))};
+    if (dt == DType::F32) {
+        std::memcpy(a.p(), v.data(), a.bytes.size());
+    } else {
+        const auto bits = to_bits(dt, v);
+        std::memcpy(a.p(), bits.data(), a.bytes.size());
+    }
+    return a;
+}
+
+std::vector<float> host(const DevArray& a) {
+    std::vector<float> out(a.bytes.size() / dtype_size(a.dt));
+    convert_to_f32(a.bytes.data(), a.dt, out.data(), out.size());
+    return out;
+}
+
+// Runs check(order) once per scheduling order.
+template <class F>
+void each_order(F&& check) {
+    for (auto o : kOrders) {
+        CAPTURE(int(o));
+        ls::emu::set_order(o, 7);
+        check();
+    }
+    ls::emu::set_order(ls::emu::Order::Forward);
+}
+
+}  // namespace
+
+TEST_CASE("layer_norm: 256, 512 and 1024 threads a row, gamma/beta in the dtype or fp32") {
+    for (DType dt : kDtypes) {
+        CAPTURE(dtype_name(dt));
+        for (int64_t d : {300, 2048, 5120}) {
+            CAPTURE(d);
+            const int64_t n = 3;
+            const auto x = rounded(dt, randn(size_t(n * d), 2.0f, 3.0f));  // a large mean: tests the two passes
+            const auto g = rounded(dt, randn(size_t(d), 0.5f, 1.0f)), b = rounded(dt, randn(size_t(d), 0.1f));
+            Buffer cx = put(cpu(), DType::F32, x, {n, d}), cg = put(cpu(), DType::F32, g, {d});
+            Buffer cb = put(cpu(), DType::F32, b, {d}), cy = cpu().alloc(DType::F32, {n, d});
+            cpu().layer_norm(cy, cx, cg, cb, 1e-5f);
+            const auto want = get(cpu(), cy);
+            each_order([&] {
+                for (DType w_dt : {dt, DType::F32}) {
+                    DevArray ex = dev(dt, x), eg = dev(w_dt, g), eb = dev(w_dt, b), ey = dev(dt, std::vector<float>(x.size()));
+                    kernels::layer_norm(ey.p(), ex.p(), eg.p(), eb.p(), dt, w_dt, n, d, 1e-5f, nullptr);
+                    EXPECT_CLOSE(host(ey), want, dt);
+                }
+            });
+        }
+    }
+}
+
+TEST_CASE("relu, add, add_bias and the fused bias + relu") {
+    for (DType dt : kDtypes) {
+        CAPTURE(dtype_name(dt));
+        const int64_t n = 6, d = 130;  // 780 elements: 4 blocks of 256, the last one partly idle
+        const auto x = rounded(dt, randn(size_t(n * d))), y = rounded(dt, randn(size_t(n * d)));
+        const auto b = rounded(dt, randn(size_t(d)));
+        Buffer cx = put(cpu(), DType::F32, x, {n, d}), cy = put(cpu(), DType::F32, y, {n, d});
+        Buffer cb = put(cpu(), DType::F32, b, {d});
+        cpu().add(cy, cx);
+        const auto want_add = get(cpu(), cy);
+        cpu().add_bias(cy, cb);
+        const auto want_bias = get(cpu(), cy);
+        cpu().relu(cy);
+        const auto want_relu = get(cpu(), cy);
+        each_order([&] {
+            DevArray ex = dev(dt, x), ey = dev(dt, y), eb = dev(dt, b);
+            kernels::add(ey.p(), ex.p(), dt, n * d, nullptr);
+            EXPECT_CLOSE(host(ey), want_add, dt);
+            kernels::add_bias(ey.p(), eb.p(), dt, n, d, false, nullptr);
+            EXPECT_CLOSE(host(ey), want_bias, dt);
+            kernels::relu(ey.p(), dt, n * d, nullptr);
+            EXPECT_CLOSE(host(ey), want_relu, dt);
+            DevArray fused = dev(dt, want_add);
+            kernels::add_bias(fused.p(), eb.p(), dt, n, d, true, nullptr);
+            EXPECT_CLOSE(host(fused), want_relu, dt);
+        });
+    }
+}
+
+TEST_CASE("embedding (vocab shard and positions) and gather_rows: exact copies, zeros outside the shard") {
+    for (DType dt : kDtypes) {
+        CAPTURE(dtype_name(dt));
+        const int64_t rows = 10, d = 300;  // d > 256 threads: a thread copies two columns
+        const auto table = rounded(dt, randn(size_t(rows * d)));
+        std::vector<int32_t> ids = {5, 14, 4, 15, 9, 0, -3, 7};
+        Buffer ct = put(cpu(), DType::F32, table, {rows, d}), ci = put_i32(cpu(), ids, {8});
+        Buffer cy = cpu().alloc(DType::F32, {8, d});
+        std::vector<int32_t> sel = {9, 0, 3, 3, -1, 10};  // the last two outside the table: zeros
+        each_order([&] {
+            DevArray et = dev(dt, table);
+            for (int64_t row_begin : {int64_t(5), int64_t(-2)}) {  // a shard [5, 15); positions shifted by 2
+                CAPTURE(row_begin);
+                DevArray ey = dev(dt, std::vector<float>(size_t(8 * d), 7.0f));
+                kernels::embedding(ey.p(), ids.data(), et.p(), dt, 8, d, row_begin, rows, nullptr);
+                cpu().embedding(cy, ci, ct, row_begin);
+                CHECK(host(ey) == get(cpu(), cy));
+            }
+            DevArray ez = dev(dt, std::vector<float>(size_t(6 * d), 7.0f));
+            kernels::gather_rows(ez.p(), et.p(), sel.data(), dt, 6, d, rows, nullptr);
+            const auto got = host(ez);
+            for (size_t i = 0; i < sel.size(); i++)
+                for (int64_t j = 0; j < d; j++)
+                    CHECK(got[i * size_t(d) + size_t(j)] ==
+                          (sel[i] >= 0 && sel[i] < rows ? table[size_t(sel[i] * d + j)] : 0.0f));
+        });
+    }
+}
+
+TEST_CASE("write_kv: each token's K/V row into its slot; slots < 0 (graph padding) or past the cache skipped") {
+    for (DType dt : kDtypes) {
+        CAPTURE(dtype_name(dt));
+        const int64_t n_slots = 32, d = 300;
+        const auto cache = rounded(dt, randn(size_t(n_slots * d))), k = rounded(dt, randn(size_t(5 * d)));
+        const auto v = rounded(dt, randn(size_t(5 * d)));
+        std::vector<int32_t> slots = {17, -1, 3, 31, 32};
+        auto want_k = cache, want_v = cache;
+        for (size_t i = 0; i < slots.size(); i++) {
+            if (slots[i] < 0 || slots[i] >= n_slots) continue;
+            std::copy_n(&k[i * size_t(d)], d, &want_k[size_t(slots[i] * d)]);
+            std::copy_n(&v[i * size_t(d)], d, &want_v[size_t(slots[i] * d)]);
+        }
+        each_order([&] {
+            DevArray ek = dev(dt, cache), ev = dev(dt, cache), kn = dev(dt, k), vn = dev(dt, v);
+            kernels::write_kv(ek.p(), ev.p(), kn.p(), vn.p(), slots.data(), dt, 5, d, n_slots, nullptr);
+            CHECK(host(ek) == want_k);
+            CHECK(host(ev) == want_v);
+        });
+    }
+}
+
+// The layout of tests/gpu/test_cuda_backend.cpp's attention case: four sequences over a shuffled pool of
+// 16-slot blocks. A prefill of 20 tokens (2 blocks), a decode at position 37 (3 blocks), a chunk of 5 tokens
+// at positions 30..34 after 30 cached ones, a decode at position 150 (10 blocks).
+struct PagedCase {
+    int64_t d_head, n_heads = 4, bs = 16, n_blocks = 32, max_blocks = 10;
+    std::vector<int32_t> tables;
+    int64_t d_row() const { return n_heads * d_head; }
+    int64_t n_slots() const { return n_blocks * bs; }
+    explicit PagedCase(int64_t dh) : d_head(dh) {
+        std::vector<int32_t> pool(static_cast<size_t>(n_blocks));
+        std::iota(pool.begin(), pool.end(), 0);
+        std::shuffle(pool.begin(), pool.end(), std::mt19937(7));
+        const int64_t blocks_of[4] = {2, 3, 3, 10};
+        tables.assign(size_t(4 * max_blocks), -1);  // unused entries are never read
+        for (int64_t s = 0, next = 0; s < 4; s++)
+            for (int64_t j = 0; j < blocks_of[s]; j++) tables[size_t(s * max_blocks + j)] = pool[size_t(next++)];
+    }
+};
+
+struct Batch {
+    std::vector<int32_t> query_start, positions;
+};
+
+Batch mixed_batch() {
+    Batch b{{0, 20, 21, 26, 27}, {}};
+    for (int p = 0; p < 20; p++) b.positions.push_back(p);
+    b.positions.push_back(37);
+    for (int p = 30; p < 35; p++) b.positions.push_back(p);
+    b.positions.push_back(150);
+    return b;
+}
+
+// The CPU backend's attention of `batch` over fp32 caches kc/vc: the reference, [n_tokens, d_row].
+std::vector<float> cpu_attention(const PagedCase& c, const Batch& batch, const std::vector<float>& q,
+                                 const std::vector<float>& kc, const std::vector<float>& vc, float scale) {
+    const int64_t n = int64_t(batch.positions.size()), n_seqs = int64_t(batch.query_start.size()) - 1;
+    const int64_t d_row = c.d_row(), n_slots = c.n_slots();
+    Buffer ck = put(cpu(), DType::F32, kc, {n_slots, d_row}), cv = put(cpu(), DType::F32, vc, {n_slots, d_row});
+    Buffer qs = put_i32(cpu(), batch.query_start, {n_seqs + 1}), pos = put_i32(cpu(), batch.positions, {n});
+    Buffer tab = put_i32(cpu(), c.tables, {n_seqs, c.max_blocks});
+    Buffer cq = put(cpu(), DType::F32, q, {n, d_row}), out = cpu().alloc(DType::F32, {n, d_row});
+    cpu().attention(out, cq, ck, cv, AttentionInputs{qs, pos, tab, int(c.bs)}, int(c.n_heads), scale);
+    return get(cpu(), out);
+}
+
+TEST_CASE("paged attention: mixed prefill + decode (prefill kernel) and decode only (decode kernel)") {
+    for (const int64_t d_head : {32, 80, 128}) {  // a lane holds 1, 3 (half a warp idle in the last) or 4 elements
+        CAPTURE(d_head);
+        const PagedCase c(d_head);
+        const float scale = 1.0f / std::sqrt(float(d_head));
+        const Batch mixed = mixed_batch(), decode{{0, 1, 2, 3, 4}, {19, 37, 34, 150}};
+        // As many tokens as sequences but not one each (the decode kernel, a sequence's queries in turn): two
+        // queries of the first sequence, none of the second.
+        const Batch uneven{{0, 2, 2, 3, 4}, {18, 19, 34, 150}};
+        for (DType dt : kDtypes) {
+            CAPTURE(dtype_name(dt));
+            const auto kc = rounded(dt, randn(size_t(c.n_slots() * c.d_row())));
+            const auto vc = rounded(dt, randn(size_t(c.n_slots() * c.d_row())));
+            DevArray ek = dev(dt, kc), ev = dev(dt, vc);
+            for (const Batch* batch : {&mixed, &decode, &uneven}) {
+                const int64_t n = int64_t(batch->positions.size());
+                CAPTURE(n);
+                const auto q = rounded(dt, randn(size_t(n * c.d_row())));
+                const auto want = cpu_attention(c, *batch, q, kc, vc, scale);
+                kernels::PagedAttentionShape sh{n, 4, c.n_heads, d_head, c.bs, c.max_blocks, c.n_slots()};
+                each_order([&] {
+                    DevArray eq = dev(dt, q), eo = dev(dt, std::vector<float>(q.size()));
+                    kernels::paged_attention(eo.p(), eq.p(), ek.p(), ev.p(), batch->query_start.data(),
+                                             batch->positions.data(), c.tables.data(), dt, sh, scale, nullptr);
+                    EXPECT_CLOSE(host(eo), want, dt);
+                });
+            }
+        }
+    }
+}
+
+// A CUDA graph replays decode at a padded batch: the padding sequences have one query each at position 0 with
+// an all-zero block table (engine/device_step.cpp). Their rows are garbage nobody samples, but the real rows
+// must equal the unpadded step's, and a prefill batch must leave rows outside every sequence as they were.
+TEST_CASE("paged attention: graph padding leaves the real rows unchanged, and rows outside the batch alone") {
+    const DType dt = DType::F16;
+    const PagedCase c(64);
+    const float scale = 0.125f;
+    const auto kc = rounded(dt, randn(size_t(c.n_slots() * c.d_row())));
+    const auto vc = rounded(dt, randn(size_t(c.n_slots() * c.d_row())));
+    DevArray ek = dev(dt, kc), ev = dev(dt, vc);
+    const Batch decode{{0, 1, 2, 3, 4}, {19, 37, 34, 150}};
+    const int64_t n_pad = 8, max_pad = 12;  // a graph captured for 8 sequences and 12 blocks each
+    Batch padded{{0, 1, 2, 3, 4, 5, 6, 7, 8}, decode.positions};
+    padded.positions.resize(size_t(n_pad), 0);
+    std::vector<int32_t> tables(size_t(n_pad * max_pad), 0);
+    for (int64_t s = 0; s < 4; s++)
+        std::copy_n(&c.tables[size_t(s * c.max_blocks)], c.max_blocks, &tables[size_t(s * max_pad)]);
+    const auto q = rounded(dt, randn(size_t(n_pad * c.d_row())));
+    const std::vector<float> q4(q.begin(), q.begin() + 4 * c.d_row());
+    const auto want = cpu_attention(c, decode, q4, kc, vc, scale);
+    each_order([&] {
+        DevArray eq = dev(dt, q), eo = dev(dt, std::vector<float>(q.size()));
+        kernels::PagedAttentionShape sh{n_pad, n_pad, c.n_heads, 64, c.bs, max_pad, c.n_slots()};
+        kernels::paged_attention(eo.p(), eq.p(), ek.p(), ev.p(), padded.query_start.data(), padded.positions.data(),
+                                 tables.data(), dt, sh, scale, nullptr);
+        auto got = host(eo);
+        got.resize(want.size());
+        EXPECT_CLOSE(got, want, dt);
+
+        // Prefill kernel: 3 sequences own rows 0..25 of 30; rows 26..29 (padding) keep their sentinel.
+        const Batch mixed = mixed_batch();
+        Batch three{{0, 20, 21, 26}, std::vector<int32_t>(mixed.positions.begin(), mixed.positions.begin() + 26)};
+        three.positions.resize(30, 0);
+        DevArray sent = dev(dt, std::vector<float>(size_t(30 * c.d_row()), 3.0f)), eq30 = dev(dt, randn(size_t(30 * c.d_row())));
+        kernels::PagedAttentionShape sh3{30, 3, c.n_heads, 64, c.bs, c.max_blocks, c.n_slots()};
+        kernels::paged_attention(sent.p(), eq30.p(), ek.p(), ev.p(), three.query_start.data(), three.positions.data(),
+                                 c.tables.data(), dt, sh3, scale, nullptr);
+        const auto rows = host(sent);
+        CHECK(std::all_of(rows.begin() + 26 * c.d_row(), rows.end(), [](float x) { return x == 3.0f; }));
+        CHECK(std::none_of(rows.begin(), rows.begin() + 26 * c.d_row(), [](float x) { return x == 3.0f; }));
+    });
+}
+
+TEST_CASE("convert: every pair of F32, F16, BF16, rounding to nearest even as the CPU backend") {
+    const auto x = randn(1000, 3.0f);
+    for (DType from : kDtypes)
+        for (DType to : kDtypes) {
+            CAPTURE(dtype_name(from));
+            CAPTURE(dtype_name(to));
+            const auto xr = rounded(from, x);
+            Buffer cx = put(cpu(), DType::F32, xr, {1000}), cy = cpu().alloc(to, {1000});
+            cpu().convert(cy, cx);
+            DevArray ex = dev(from, xr), ey = dev(to, std::vector<float>(1000));
+            kernels::convert(ey.p(), to, ex.p(), from, 1000, nullptr);
+            CHECK(host(ey) == get(cpu(), cy));
+        }
+}
+
+TEST_CASE("argmax_rows: OPT's vocabulary, the first of a tie, NaN never chosen, an all-NaN row gives 0") {
+    for (DType dt : kDtypes) {
+        CAPTURE(dtype_name(dt));
+        const int64_t n = 4, vocab = 50272;
+        auto logits = rounded(dt, randn(size_t(n * vocab), 4.0f));
+        // A tie: the first wins, though thread 1000 holds it and thread 5, in a lower lane, the later one.
+        logits[size_t(1 * vocab + 1000)] = logits[size_t(1 * vocab + 1029)] = 100.0f;
+        logits[size_t(2 * vocab + 3)] = 100.0f;
+        logits[size_t(2 * vocab + 2)] = logits[size_t(2 * vocab + 50000)] = NAN;  // NaN beside the maximum
+        std::fill(&logits[size_t(3 * vocab)], &logits[size_t(4 * vocab)], NAN);
+        std::vector<int32_t> want(static_cast<size_t>(n));
+        const float* row0 = logits.data();
+        want[0] = int32_t(std::max_element(row0, row0 + vocab) - row0);
+        want[1] = 1000;
+        want[2] = 3;
+        want[3] = 0;
+        each_order([&] {
+            DevArray el = dev(dt, logits);
+            std::vector<int32_t> got(size_t(n), -1);
+            kernels::argmax_rows(got.data(), el.p(), dt, n, vocab, nullptr);
+            CHECK(got == want);
+        });
+    }
+}
