@@ -8,33 +8,33 @@
 #include "comm/mpi_wait.h"
 #include "core/log.h"
 #include "engine/device_step.h"
+#include "model/memory_plan.h"
 
 namespace ls {
 
 namespace {
 
-// The largest step the scheduler may send: max_num_batched_tokens tokens in sequences of up to
-// max_model_len, every one sampled. Each rank builds it alike; no broadcast is needed.
+// The largest step the scheduler may send (model/memory_plan.h: profile_seq_lens), every sequence sampled. Each
+// rank builds it alike; no broadcast is needed.
 StepPlan profile_plan(const KvSizingConfig& c) {
+    const std::vector<int> lens = profile_seq_lens(c.max_model_len, c.max_num_batched_tokens, c.max_num_seqs);
     StepPlan p;
     p.query_start.push_back(0);
-    int block = 0, left = c.max_num_batched_tokens;
-    const int len_max = std::min(c.max_model_len, c.max_num_batched_tokens);
-    p.max_blocks = (len_max + c.block_size - 1) / c.block_size;
-    while (left > 0 && p.n_seqs() < c.max_num_seqs) {
-        const int len = std::min(len_max, left);
+    p.max_blocks = 0;
+    for (int len : lens) p.max_blocks = std::max(p.max_blocks, (len + c.block_size - 1) / c.block_size);
+    int block = 0;
+    for (int len : lens) {
         p.seq_ids.push_back(p.n_seqs());
-        const int first_block = block;
+        const int first_block = block, blocks = (len + c.block_size - 1) / c.block_size;
         for (int pos = 0; pos < len; pos++) {
             p.token_ids.push_back(pos % 100 + 4);
             p.positions.push_back(pos);
             p.slot_mapping.push_back(first_block * c.block_size + pos);
         }
-        for (int b = 0; b < p.max_blocks; b++) p.block_tables.push_back(b < (len + c.block_size - 1) / c.block_size ? block + b : 0);
-        block += (len + c.block_size - 1) / c.block_size;
+        for (int b = 0; b < p.max_blocks; b++) p.block_tables.push_back(b < blocks ? first_block + b : 0);
+        block += blocks;
         p.query_start.push_back(p.n_tokens());
         p.sample_rows.push_back(p.n_tokens() - 1);
-        left -= len;
     }
     return p;
 }

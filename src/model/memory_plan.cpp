@@ -10,6 +10,15 @@
 
 namespace ls {
 
+std::vector<int> profile_seq_lens(int max_model_len, int max_num_batched_tokens, int max_num_seqs) {
+    const int64_t n_seqs = std::min(max_num_seqs, max_num_batched_tokens);
+    if (n_seqs <= 0 || max_model_len <= 0) return {};
+    const int64_t total = std::min<int64_t>(max_num_batched_tokens, n_seqs * max_model_len);
+    std::vector<int> lens(size_t(n_seqs), int(total / n_seqs));
+    for (int64_t i = 0; i < total % n_seqs; i++) lens[size_t(i)]++;  // never past max_model_len: total ≤ n · len
+    return lens;
+}
+
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -70,17 +79,12 @@ void count_activations(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& 
     // embed [n, d_embed].
     p.workspace_bytes = n * (3 * int64_t(c.d_model) + 4 * d_local + d_ff_local + c.d_embed) * esize;
 
-    // profile_plan(): sequences of min(max_model_len, max_num_batched_tokens) tokens (the last one shorter)
-    // until the token budget or max_num_seqs runs out; the last token of each is sampled.
-    const int64_t len_max = std::min(p.max_model_len, p.max_num_batched_tokens);
+    const std::vector<int> lens = profile_seq_lens(int(p.max_model_len), int(p.max_num_batched_tokens),
+                                                   int(p.max_num_seqs));
+    const int64_t n_seqs = int64_t(lens.size()), len_max = lens.empty() ? 0 : *std::max_element(lens.begin(), lens.end());
     const int64_t max_blocks = ceil_div(len_max, p.block_size);
-    int64_t left = p.max_num_batched_tokens, n_tokens = 0, n_seqs = 0;
-    while (left > 0 && n_seqs < p.max_num_seqs) {
-        const int64_t len = std::min(len_max, left);
-        n_tokens += len;
-        n_seqs++;
-        left -= len;
-    }
+    int64_t n_tokens = 0;
+    for (int len : lens) n_tokens += len;
     p.profile_tokens = n_tokens;
     p.profile_seqs = n_seqs;
 

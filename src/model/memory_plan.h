@@ -13,6 +13,13 @@
 
 namespace ls {
 
+// The lengths of the sequences of the profiling pass (engine/kv_sizing.cpp), the largest step the scheduler may
+// send, as vLLM profiles it: max_num_batched_tokens tokens spread evenly over min(max_num_seqs,
+// max_num_batched_tokens) sequences of at most max_model_len each, every one sampled. So its peak holds the
+// logits of the largest decode batch (max_num_seqs rows, which a CUDA graph of that size needs), not only of
+// a few long prefills.
+std::vector<int> profile_seq_lens(int max_model_len, int max_num_batched_tokens, int max_num_seqs);
+
 struct MemoryPlanInput {
     ModelConfig cfg;
     int tp = 1;                          // tensor-parallel size

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # KV blocks per rank = floor((utilization × device memory − weights − activation peak) / block bytes), the block
 # bytes computed here independently from config.json; and with the same memory per rank, TP=2 gives each rank
-# about twice TP=1's token capacity (half the heads per rank, and half the weights).
+# about twice TP=1's token capacity (half the heads per rank, and half the weights). --max-num-seqs 32: the
+# profiling pass holds the logits of that many sequences ([n × 50272], fp32 gathered at TP=2), which at the
+# default 256 would outweigh opt-tiny's 6 MiB of weights and hide the doubling.
 # usage: kv_sizing.sh LOCKSTEP MODEL_DIR WORKDIR
 set -eu
 bin=$1; model=$2; work=$3
@@ -9,7 +11,7 @@ here=$(dirname "$0")
 mkdir -p "$work"
 for np in 1 2; do
   "$here/lsrun.sh" "$np" "$bin" generate --model "$model" -tp "$np" --prompt Hello --max-tokens 1 --quiet \
-      --device-memory 256MiB --gpu-memory-utilization 0.8 --block-size 16 2> "$work/tp$np.log" \
+      --device-memory 256MiB --gpu-memory-utilization 0.8 --block-size 16 --max-num-seqs 32 2> "$work/tp$np.log" \
       || { cat "$work/tp$np.log"; exit 1; }
   grep -E "memory:|KV blocks|concurrency" "$work/tp$np.log"
 done

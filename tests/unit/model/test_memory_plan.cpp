@@ -43,8 +43,7 @@ struct Measured {
     int64_t activation = 0;
 };
 
-// The largest step, built the way engine/kv_sizing.cpp's profile_plan() builds it: sequences of
-// min(max_model_len, max_num_batched_tokens) tokens until the tokens or max_num_seqs run out.
+// The largest step, built the way engine/kv_sizing.cpp's profile_plan() builds it from profile_seq_lens().
 struct ProfileStep {
     std::vector<int32_t> token_ids, positions, slot_mapping, query_start{0}, block_tables, sample_rows;
     int max_blocks = 0, n_blocks = 0;
@@ -52,11 +51,10 @@ struct ProfileStep {
 
 ProfileStep profile_step(int max_model_len, int max_num_batched_tokens, int max_num_seqs, int block_size) {
     ProfileStep s;
-    const int len_max = std::min(max_model_len, max_num_batched_tokens);
-    s.max_blocks = (len_max + block_size - 1) / block_size;
-    int left = max_num_batched_tokens, n_seqs = 0;
-    while (left > 0 && n_seqs < max_num_seqs) {
-        const int len = std::min(len_max, left), first_block = s.n_blocks, blocks = (len + block_size - 1) / block_size;
+    const std::vector<int> lens = profile_seq_lens(max_model_len, max_num_batched_tokens, max_num_seqs);
+    for (int len : lens) s.max_blocks = std::max(s.max_blocks, (len + block_size - 1) / block_size);
+    for (int len : lens) {
+        const int first_block = s.n_blocks, blocks = (len + block_size - 1) / block_size;
         for (int pos = 0; pos < len; pos++) {
             s.token_ids.push_back(4 + pos % 100);
             s.positions.push_back(pos);
@@ -66,8 +64,6 @@ ProfileStep profile_step(int max_model_len, int max_num_batched_tokens, int max_
         s.n_blocks += blocks;
         s.query_start.push_back(int32_t(s.token_ids.size()));
         s.sample_rows.push_back(int32_t(s.token_ids.size()) - 1);
-        left -= len;
-        n_seqs++;
     }
     return s;
 }
@@ -248,13 +244,13 @@ TEST_CASE("memory plan: the README's start-up log of opt-tiny at tp 2, 256 MiB x
     CHECK(p.weight_bytes == 6670080);
     CHECK(p.weight_bytes_sharded == 6633216);
     CHECK(p.weight_bytes_replicated == 36864);
-    CHECK(p.activation_bytes == 9045636);
-    CHECK(p.kv_budget == 199032648);
+    CHECK(p.activation_bytes == 81439748);  // logits of 256 sequences
+    CHECK(p.kv_budget == 126638536);
     CHECK(p.kv_bytes_per_token == 512);
     CHECK(p.block_bytes == 8192);
-    CHECK(p.kv_blocks == 24295);
-    CHECK(p.token_capacity == 388720);
-    CHECK(p.max_concurrency == doctest::Approx(3036.875));
+    CHECK(p.kv_blocks == 15458);
+    CHECK(p.token_capacity == 247328);
+    CHECK(p.max_concurrency == doctest::Approx(1932.25));
     CHECK(p.all_reduces_per_step == 5);  // 2 layers x 2 + the embedding
     CHECK(all_reduce_bytes_per_step(p, 3) == 5 * 3 * 64 * 4);
     CHECK(gather_bytes_per_step(p, 2) == 2 * 25136 * 2 * 4);
