@@ -1,12 +1,14 @@
 // The cuBLAS calls of src/ on the CPU (LOCKSTEP_CUDA=EMU): cublasGemmEx as OpenBLAS's sgemm on fp32 copies of
-// the operands (fp32 accumulation, as CUBLAS_COMPUTE_32F), queued on the handle's stream like any kernel. F32,
-// F16 and BF16 matrices; the TF32 compute type rounds the inputs to TF32's 10-bit mantissa, as tensor cores do. Checks what cuBLAS checks
-// (dimensions, leading dimensions, types) and answers CUBLAS_STATUS_INVALID_VALUE / NOT_SUPPORTED.
+// the operands (fp32 accumulation, as CUBLAS_COMPUTE_32F), queued on the handle's stream like any kernel.
+// F32, F16 and BF16 matrices; the TF32 compute type rounds the inputs to TF32's 10-bit mantissa, as tensor
+// cores do. It refuses what cuBLAS refuses among what src/ could pass: bad dimensions or leading dimensions
+// (INVALID_VALUE), type combinations cuBLAS has no kernel for, and matrices outside emulated device memory.
 #include <cblas.h>
 #include <cublas_v2.h>
 
 #include <cstdint>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -46,6 +48,7 @@ void store(void* p, ls::DType d, size_t i, float v) {
 }
 
 float tf32(float x) {  // round to nearest (ties away), keeping 10 mantissa bits
+    if (std::isnan(x)) return x;  // the rounding carry would turn some NaNs into zeros
     uint32_t u;
     std::memcpy(&u, &x, 4);
     u = (u + 0x1000u) & ~0x1fffu;
@@ -125,6 +128,17 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
     if (!element_type(Atype, &da) || !element_type(Btype, &db) || !element_type(Ctype, &dc))
         return CUBLAS_STATUS_NOT_SUPPORTED;
     if (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_FAST_TF32) return CUBLAS_STATUS_NOT_SUPPORTED;
+    // cublasGemmEx's table for these compute types: A and B of one type; C of that type or F32 (F16/BF16
+    // inputs); TF32 only for F32 inputs.
+    if (da != db || (dc != da && dc != ls::DType::F32) ||
+        (compute == CUBLAS_COMPUTE_32F_FAST_TF32 && da != ls::DType::F32))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    const size_t ea = ls::dtype_size(da), ec = ls::dtype_size(dc);
+    if (m > 0 && n > 0 && k > 0 &&
+        (!ls::emu::is_device_memory(A, (size_t(lda) * size_t(ta ? m : k)) * ea) ||
+         !ls::emu::is_device_memory(B, (size_t(ldb) * size_t(tb ? k : n)) * ea)))
+        return CUBLAS_STATUS_INVALID_VALUE;  // on a GPU: an illegal address when the kernel runs
+    if (m > 0 && n > 0 && !ls::emu::is_device_memory(C, size_t(ldc) * size_t(n) * ec)) return CUBLAS_STATUS_INVALID_VALUE;
     const bool round_tf32 = compute == CUBLAS_COMPUTE_32F_FAST_TF32 && da == ls::DType::F32;
     const float a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
     ls::emu::enqueue(handle->stream, [=] {

@@ -200,7 +200,9 @@ void run_block(Block& b, const uint3& bidx, size_t n_threads) {
     const size_t n_warps = (n_threads + kWarp - 1) / kWarp;
     b.warp_live.assign(n_warps, 0);
     b.warp_waiting.assign(n_warps, 0);
-    b.lane_values.assign(n_warps, {});
+    std::array<std::array<uint64_t, kWarp>, 2> nan_lanes;
+    for (auto& buf : nan_lanes) buf.fill(~uint64_t(0));  // NaN: a lane that read a value nobody wrote shows
+    b.lane_values.assign(n_warps, nan_lanes);
     std::fill(b.smem.begin(), b.smem.end(), 0xff);  // NaN as float: a read before any write shows
     b.live = int(n_threads);
     b.at_sync = 0;
@@ -287,13 +289,20 @@ void run_grid(dim3 grid, dim3 block, size_t dynamic_smem_bytes, const std::funct
     block_dim = block;
     g_block = &b;
     g_stats.launches++;
-    for (unsigned z = 0; z < grid.z && b.error.empty(); z++)
-        for (unsigned y = 0; y < grid.y && b.error.empty(); y++)
-            for (unsigned x = 0; x < grid.x && b.error.empty(); x++) {
-                run_block(b, uint3{x, y, z}, n_threads);
-                g_stats.blocks++;
-                g_stats.threads += int64_t(n_threads);
-            }
+    // Blocks in the order too: a kernel whose result depends on which block runs first is wrong on a GPU.
+    std::vector<uint3> blocks;
+    blocks.reserve(size_t(grid.x) * grid.y * grid.z);
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned y = 0; y < grid.y; y++)
+            for (unsigned x = 0; x < grid.x; x++) blocks.push_back(uint3{x, y, z});
+    if (g_order == Order::Reverse) std::reverse(blocks.begin(), blocks.end());
+    if (g_order == Order::Shuffled) std::shuffle(blocks.begin(), blocks.end(), g_rng);
+    for (const uint3& bidx : blocks) {
+        run_block(b, bidx, n_threads);
+        g_stats.blocks++;
+        g_stats.threads += int64_t(n_threads);
+        if (!b.error.empty()) break;
+    }
     g_block = nullptr;
     ENSURE(b.error.empty(), "emu: kernel launch grid (", grid.x, ",", grid.y, ",", grid.z, ") block (", block.x, ",",
            block.y, ",", block.z, "): ", b.error);

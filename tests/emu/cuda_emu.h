@@ -10,7 +10,7 @@
 // What it cannot check: timing, memory coalescing, the GPU memory model, the hardware's own fp16 arithmetic
 // (conversions use cuda_fp16.h's host code), cuBLAS. It is a test of the kernels' logic, not of a GPU.
 //
-// Included first in each kernels/*.cu as tests/unit/kernels/translate_kernel.cmake rewrites it: that rewrites
+// Included first in each kernels/*.cu as tests/emu/translate_kernel.cmake rewrites it: that rewrites
 // `k<<<grid, block, smem, stream>>>(args)` into `::ls::emu::Launch(grid, block, smem, stream)(k, args)` and
 // `extern __shared__ T name[];` into `T* name = ::ls::emu::dynamic_smem<T>();`, and `__shared__ T name[N];`
 // into `auto& name = ::ls::emu::block_shared<T[N]>([] {});`.
@@ -110,7 +110,7 @@ struct Launch {
 #define blockDim ::ls::emu::block_dim
 #define gridDim ::ls::emu::grid_dim
 #undef LAUNCH_CHECK
-#define LAUNCH_CHECK() ((void)0)  // a bad launch has already thrown from ls::emu::run_grid
+#define LAUNCH_CHECK() ((void)0)  // a bad launch has already thrown from ls::emu::check_launch
 
 inline void __syncthreads() { ls::emu::syncthreads(); }
 

@@ -4,14 +4,20 @@
 //   - Work is asynchronous: a queued op runs only at a synchronization of its stream (cudaStreamSynchronize,
 //     a query, an event, a synchronous copy, cudaFree), and a query runs a few ops at a time and answers
 //     cudaErrorNotReady until the stream is drained. Reading a result without synchronizing reads stale data.
-//   - cudaMalloc'd memory starts as NaN bytes, not zeros.
-//   - Stream capture (cudaStreamCaptureModeThreadLocal/Global) records instead of running, and refuses what a
-//     GPU refuses during capture: cudaMalloc, cudaFree, cudaMallocHost, synchronous copies, and synchronizing
-//     or querying the capturing stream. The capture is then invalidated, as on a GPU.
-//   - Errors are "last errors" as in CUDA: cudaGetLastError returns and clears one.
+//   - cudaMalloc'd memory starts as NaN bytes, not zeros. Copies check their kind against the pointers (a
+//     "device" pointer is one inside a cudaMalloc'd block), as cuBLAS and NCCL check their buffers.
+//   - Stream capture records instead of running, and refuses what a GPU refuses during capture: cudaMalloc,
+//     cudaFree, cudaMallocHost, synchronous copies, and synchronizing or querying the capturing stream or an
+//     event recorded into the capture. That invalidates the capture (on a GPU, the calling thread's capture
+//     under cudaStreamCaptureModeThreadLocal: here, with one host thread, every capture).
+//   - Errors are "last errors": cudaGetLastError returns and clears one. A failed kernel (an emulation check,
+//     the only kind of device fault here) is sticky: every later call returns it, and queued work is dropped.
+// Not kept: ordering between streams (a synchronous copy or cudaFree drains every stream, as the legacy
+// default stream would), CUDA's per-thread last error (one per process: src/ calls CUDA from one thread).
 // Size of the emulated device: LOCKSTEP_EMU_GPU_MIB (default 512) MiB, LOCKSTEP_EMU_GPUS (default 1) devices.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,23 +26,28 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <string>
 #include <vector>
 
 #include "cuda_emu.h"
 #include "device_emu.h"
 
+namespace {
+struct EventState {  // shared with the ops that record it, which may outlive the cudaEvent_t
+    bool recorded = false, done = true;
+    uint64_t generation = 0;  // of the last record: an older record's op must not complete a newer one
+    double at = 0;            // host seconds when it completed
+};
+}  // namespace
+
 struct CUevent_st {
     bool timing = true;
-    uint64_t pending = 0;  // ops of its stream to run before it completes (0: complete)
-    cudaStream_t stream = nullptr;
-    double at = 0;  // host seconds when it completed
+    bool in_capture = false;  // last recorded into a capture
+    std::shared_ptr<EventState> st = std::make_shared<EventState>();
+    cudaStream_t stream = nullptr;  // of the last record; valid while !st->done (a stream drains before it goes)
 };
 
 struct CUstream_st {
     std::deque<std::function<void()>> queue;
-    uint64_t done = 0, queued = 0;  // ops run, ops ever queued
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     std::vector<std::function<void()>> captured;
 };
@@ -52,11 +63,11 @@ namespace {
 
 constexpr int kOpsPerQuery = 4;  // a query advances the stream this far: pollers see cudaErrorNotReady
 
-std::recursive_mutex g_mu;  // NCCL's and the watchdog's threads may call in: one call at a time
 cudaError_t g_last = cudaSuccess;
+bool g_faulted = false;  // a queued op failed: every call from now on returns cudaErrorLaunchFailure
 int g_device = 0;
 size_t g_used = 0;
-std::map<void*, size_t> g_device_blocks;
+std::map<const char*, size_t> g_device_blocks;  // start → bytes
 std::map<void*, size_t> g_host_blocks;
 CUstream_st g_legacy;  // stream 0
 std::vector<CUstream_st*> g_streams{&g_legacy};
@@ -76,38 +87,44 @@ double now() {
 }
 
 cudaError_t fail(cudaError_t e) {
-    g_last = e;
-    return e;
+    g_last = g_faulted ? cudaErrorLaunchFailure : e;
+    return g_last;
 }
+
+#define RETURN_IF_FAULTED() \
+    if (g_faulted) return cudaErrorLaunchFailure
 
 CUstream_st* stream_of(cudaStream_t s) { return s ? s : &g_legacy; }
 
+bool in_capture(const CUstream_st* s) { return s->capture != cudaStreamCaptureStatusNone; }
+
 bool capturing() {
     for (CUstream_st* s : g_streams)
-        if (s->capture == cudaStreamCaptureStatusActive) return true;
+        if (in_capture(s)) return true;
     return false;
 }
 
-// A call CUDA forbids during capture: invalidates every active capture (the emulation has one thread).
+// A call CUDA forbids during capture: invalidates the captures in progress.
 cudaError_t capture_violation() {
     for (CUstream_st* s : g_streams)
         if (s->capture == cudaStreamCaptureStatusActive) s->capture = cudaStreamCaptureStatusInvalidated;
     return fail(cudaErrorStreamCaptureUnsupported);
 }
 
-// Runs up to `max_ops` queued ops of s (all when negative). A kernel that fails leaves a sticky error, as a
-// device fault does: it is printed with the emulation's reason, since no error code says as much.
+// Runs up to `max_ops` queued ops of s (all when negative). A failed op is a device fault: its reason is
+// printed (no error code says as much), the error becomes sticky and all queued work is dropped.
 void run(CUstream_st* s, int64_t max_ops = -1) {
-    for (int64_t i = 0; !s->queue.empty() && (max_ops < 0 || i < max_ops); i++) {
+    for (int64_t i = 0; !g_faulted && !s->queue.empty() && (max_ops < 0 || i < max_ops); i++) {
         std::function<void()> op = std::move(s->queue.front());
         s->queue.pop_front();
         try {
             op();
         } catch (const std::exception& e) {
             std::fprintf(stderr, "CUDA emulation: a queued operation failed: %s\n", e.what());
+            g_faulted = true;
             g_last = cudaErrorLaunchFailure;
+            for (CUstream_st* t : g_streams) t->queue.clear();
         }
-        s->done++;
     }
 }
 
@@ -115,37 +132,41 @@ void run_all() {
     for (CUstream_st* s : g_streams) run(s);
 }
 
+cudaError_t enqueue_op(cudaStream_t stream, std::function<void()> op) {
+    RETURN_IF_FAULTED();
+    CUstream_st* s = stream_of(stream);
+    if (s->capture == cudaStreamCaptureStatusInvalidated) return fail(cudaErrorStreamCaptureInvalidated);
+    if (s->capture == cudaStreamCaptureStatusActive)
+        s->captured.push_back(std::move(op));
+    else
+        s->queue.push_back(std::move(op));
+    return cudaSuccess;
+}
+
+void submit_kernel(cudaStream_t stream, std::function<void()> op) { enqueue_op(stream, std::move(op)); }
+
+const bool g_hooked = (ls::emu::set_submit_hook(&submit_kernel), true);
+
+bool is_device(const void* p, size_t bytes) {
+    auto it = g_device_blocks.upper_bound(static_cast<const char*>(p));
+    if (it == g_device_blocks.begin()) return false;
+    --it;
+    const char* c = static_cast<const char*>(p);
+    return c >= it->first && c + bytes <= it->first + it->second;
+}
+
 }  // namespace
 
 namespace ls::emu {
-
-void enqueue(cudaStream_t stream, std::function<void()> op) {
-    std::lock_guard lock(g_mu);
-    CUstream_st* s = stream_of(stream);
-    if (s->capture == cudaStreamCaptureStatusActive) {
-        s->captured.push_back(std::move(op));
-    } else if (s->capture == cudaStreamCaptureStatusInvalidated) {
-        // dropped: the capture fails at its end
-    } else {
-        s->queue.push_back(std::move(op));
-        s->queued++;
-    }
-}
-
-namespace {
-const bool g_hooked = (set_submit_hook(&enqueue), true);
-}
-
+void enqueue(cudaStream_t stream, std::function<void()> op) { enqueue_op(stream, std::move(op)); }
+bool is_device_memory(const void* p, size_t bytes) { return is_device(p, bytes); }
 }  // namespace ls::emu
-
-using ls::emu::enqueue;
 
 // --- Errors and devices ----------------------------------------------------------------------------------------
 
 cudaError_t cudaGetLastError() {
-    std::lock_guard lock(g_mu);
     const cudaError_t e = g_last;
-    if (e != cudaErrorLaunchFailure) g_last = cudaSuccess;  // a device fault stays (sticky)
+    if (!g_faulted) g_last = cudaSuccess;
     return e;
 }
 
@@ -209,88 +230,106 @@ cudaError_t cudaDeviceGetPCIBusId(char* bus, int len, int device) {
 }
 
 cudaError_t cudaDeviceSynchronize() {
-    std::lock_guard lock(g_mu);
+    RETURN_IF_FAULTED();
     if (capturing()) return capture_violation();
     run_all();
-    return g_last == cudaErrorLaunchFailure ? g_last : cudaSuccess;
+    return g_faulted ? cudaErrorLaunchFailure : cudaSuccess;
 }
 
 // --- Memory ------------------------------------------------------------------------------------------------------
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
-    std::lock_guard lock(g_mu);
+    RETURN_IF_FAULTED();
     if (capturing()) return capture_violation();
-    const size_t rounded = (bytes + 255) / 256 * 256;
+    const size_t rounded = std::max<size_t>((bytes + 255) / 256 * 256, 256);
     if (g_used + rounded > capacity()) return fail(cudaErrorMemoryAllocation);
-    *p = std::aligned_alloc(256, rounded ? rounded : 256);
+    *p = std::aligned_alloc(256, rounded);
     if (!*p) return fail(cudaErrorMemoryAllocation);
     std::memset(*p, 0xff, rounded);  // NaN as float: memory nobody wrote shows
-    g_device_blocks[*p] = rounded;
+    g_device_blocks[static_cast<const char*>(*p)] = bytes;  // the bytes asked for: a read past them is caught
     g_used += rounded;
     return cudaSuccess;
 }
 
 cudaError_t cudaFree(void* p) {
-    std::lock_guard lock(g_mu);
     if (!p) return cudaSuccess;
     if (capturing()) return capture_violation();
-    auto it = g_device_blocks.find(p);
+    auto it = g_device_blocks.find(static_cast<const char*>(p));
     if (it == g_device_blocks.end()) return fail(cudaErrorInvalidValue);
     run_all();  // cudaFree synchronizes the device
-    g_used -= it->second;
+    g_used -= std::max<size_t>((it->second + 255) / 256 * 256, 256);
     g_device_blocks.erase(it);
     std::free(p);
-    return cudaSuccess;
+    return g_faulted ? cudaErrorLaunchFailure : cudaSuccess;
 }
 
 cudaError_t cudaMallocHost(void** p, size_t bytes) {
-    std::lock_guard lock(g_mu);
+    RETURN_IF_FAULTED();
     if (capturing()) return capture_violation();
-    *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+    *p = std::aligned_alloc(256, std::max<size_t>((bytes + 255) / 256 * 256, 256));
     if (!*p) return fail(cudaErrorMemoryAllocation);
     g_host_blocks[*p] = bytes;
     return cudaSuccess;
 }
 
 cudaError_t cudaFreeHost(void* p) {
-    std::lock_guard lock(g_mu);
     if (!p) return cudaSuccess;
     if (capturing()) return capture_violation();
     if (!g_host_blocks.erase(p)) return fail(cudaErrorInvalidValue);
     run_all();
     std::free(p);
-    return cudaSuccess;
+    return g_faulted ? cudaErrorLaunchFailure : cudaSuccess;
 }
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
-    std::lock_guard lock(g_mu);
+    RETURN_IF_FAULTED();
     *total = capacity();
     *free_bytes = capacity() - g_used;
     return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind, cudaStream_t stream) {
-    if (n) enqueue(stream, [=] { std::memmove(dst, src, n); });
-    return cudaSuccess;
+namespace {
+// What a copy of `kind` may touch: cudaErrorInvalidValue where a GPU would fault or refuse.
+bool copy_ok(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
+    const bool d_dev = is_device(dst, n), s_dev = is_device(src, n);
+    switch (kind) {
+        case cudaMemcpyHostToDevice: return d_dev && !s_dev;
+        case cudaMemcpyDeviceToHost: return s_dev && !d_dev;
+        case cudaMemcpyDeviceToDevice: return d_dev && s_dev;
+        case cudaMemcpyHostToHost: return !d_dev && !s_dev;
+        default: return true;  // cudaMemcpyDefault: any
+    }
+}
+}  // namespace
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cudaStream_t stream) {
+    RETURN_IF_FAULTED();
+    if (n == 0) return cudaSuccess;
+    if (!copy_ok(dst, src, n, kind)) return fail(cudaErrorInvalidValue);
+    return enqueue_op(stream, [=] { std::memmove(dst, src, n); });
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind) {
-    std::lock_guard lock(g_mu);
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
+    RETURN_IF_FAULTED();
     if (capturing()) return capture_violation();
+    if (n && !copy_ok(dst, src, n, kind)) return fail(cudaErrorInvalidValue);
     run_all();  // the legacy stream waits for all others
+    if (g_faulted) return cudaErrorLaunchFailure;
     std::memmove(dst, src, n);
     return cudaSuccess;
 }
 
 cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t stream) {
-    if (n) enqueue(stream, [=] { std::memset(p, value, n); });
-    return cudaSuccess;
+    RETURN_IF_FAULTED();
+    if (n == 0) return cudaSuccess;
+    if (!is_device(p, n)) return fail(cudaErrorInvalidValue);
+    return enqueue_op(stream, [=] { std::memset(p, value, n); });
 }
 
 // --- Streams -----------------------------------------------------------------------------------------------------
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
-    std::lock_guard lock(g_mu);
+    RETURN_IF_FAULTED();
     *stream = new CUstream_st;
     g_streams.push_back(*stream);
     return cudaSuccess;
@@ -299,58 +338,55 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, 0); }
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-    std::lock_guard lock(g_mu);
     if (!stream) return fail(cudaErrorInvalidResourceHandle);
     run(stream);  // CUDA finishes the queued work of a destroyed stream
     std::erase(g_streams, stream);
     delete stream;
-    return cudaSuccess;
+    return g_faulted ? cudaErrorLaunchFailure : cudaSuccess;
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-    std::lock_guard lock(g_mu);
+    RETURN_IF_FAULTED();
     CUstream_st* s = stream_of(stream);
-    if (s->capture != cudaStreamCaptureStatusNone) return capture_violation();
+    if (in_capture(s)) return capture_violation();
     run(s);
-    return g_last == cudaErrorLaunchFailure ? g_last : cudaSuccess;
+    return g_faulted ? cudaErrorLaunchFailure : cudaSuccess;
 }
 
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
-    std::lock_guard lock(g_mu);
+    RETURN_IF_FAULTED();
     CUstream_st* s = stream_of(stream);
-    if (s->capture != cudaStreamCaptureStatusNone) return capture_violation();
+    if (in_capture(s)) return capture_violation();
     run(s, kOpsPerQuery);
-    if (g_last == cudaErrorLaunchFailure) return g_last;
+    if (g_faulted) return cudaErrorLaunchFailure;
     return s->queue.empty() ? cudaSuccess : cudaErrorNotReady;
 }
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
-    std::lock_guard lock(g_mu);
+    RETURN_IF_FAULTED();
     CUstream_st* s = stream_of(stream);
-    if (!stream || s->capture != cudaStreamCaptureStatusNone) return fail(cudaErrorIllegalState);
+    if (!stream || in_capture(s)) return fail(cudaErrorIllegalState);
     s->capture = cudaStreamCaptureStatusActive;
     s->captured.clear();
     return cudaSuccess;
 }
 
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
-    std::lock_guard lock(g_mu);
     CUstream_st* s = stream_of(stream);
     *graph = nullptr;
-    if (s->capture == cudaStreamCaptureStatusNone) return fail(cudaErrorIllegalState);
+    if (!in_capture(s)) return fail(cudaErrorIllegalState);
     const bool ok = s->capture == cudaStreamCaptureStatusActive;
     s->capture = cudaStreamCaptureStatusNone;
-    if (!ok) {
-        s->captured.clear();
-        return fail(cudaErrorStreamCaptureInvalidated);
-    }
-    *graph = new CUgraph_st{std::move(s->captured)};
+    std::vector<std::function<void()>> nodes = std::move(s->captured);
     s->captured.clear();
+    if (!ok) return fail(cudaErrorStreamCaptureInvalidated);
+    RETURN_IF_FAULTED();
+    *graph = new CUgraph_st{std::move(nodes)};
     return cudaSuccess;
 }
 
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
-    std::lock_guard lock(g_mu);
+    RETURN_IF_FAULTED();
     *status = stream_of(stream)->capture;
     return cudaSuccess;
 }
@@ -358,6 +394,7 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* 
 // --- Events ------------------------------------------------------------------------------------------------------
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
+    RETURN_IF_FAULTED();
     *event = new CUevent_st;
     (*event)->timing = !(flags & cudaEventDisableTiming);
     return cudaSuccess;
@@ -367,31 +404,41 @@ cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlag
 
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
     if (!event) return fail(cudaErrorInvalidResourceHandle);
-    delete event;
+    delete event;  // its state lives on in the ops that still record it, as CUDA defers the release
     return cudaSuccess;
 }
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
-    std::lock_guard lock(g_mu);
+    RETURN_IF_FAULTED();
     if (!event) return fail(cudaErrorInvalidResourceHandle);
     CUstream_st* s = stream_of(stream);
+    std::shared_ptr<EventState> st = event->st;
+    event->in_capture = in_capture(s);
+    if (event->in_capture)  // a node of the graph: it records the event at each replay
+        return enqueue_op(stream, [st] {
+            st->generation++;
+            st->recorded = st->done = true;
+            st->at = now();
+        });
+    const uint64_t gen = ++st->generation;
+    st->recorded = true;
+    st->done = false;
     event->stream = s;
-    enqueue(stream, [event] { event->at = now(); });
-    // Complete once the stream has run this many ops; recorded in a capture, it is a node of the graph.
-    if (s->capture == cudaStreamCaptureStatusNone) event->pending = s->queued;
-    return cudaSuccess;
+    return enqueue_op(stream, [st, gen] {
+        if (st->generation != gen) return;  // recorded again since: that record completes it
+        st->done = true;
+        st->at = now();
+    });
 }
 
 namespace {
-bool event_done(cudaEvent_t e) { return e->pending == 0 || e->stream->done >= e->pending; }
-
 cudaError_t event_wait(cudaEvent_t event, int64_t max_ops) {
-    std::lock_guard lock(g_mu);
+    RETURN_IF_FAULTED();
     if (!event) return fail(cudaErrorInvalidResourceHandle);
-    if (event->stream && event->stream->capture != cudaStreamCaptureStatusNone) return capture_violation();
-    if (!event_done(event)) run(event->stream, max_ops < 0 ? int64_t(event->pending - event->stream->done) : max_ops);
-    if (g_last == cudaErrorLaunchFailure) return g_last;
-    return event_done(event) ? cudaSuccess : cudaErrorNotReady;
+    if (event->in_capture && capturing()) return capture_violation();
+    if (!event->st->done) run(event->stream, max_ops);
+    if (g_faulted) return cudaErrorLaunchFailure;
+    return event->st->done ? cudaSuccess : cudaErrorNotReady;
 }
 }  // namespace
 
@@ -400,24 +447,30 @@ cudaError_t cudaEventQuery(cudaEvent_t event) { return event_wait(event, kOpsPer
 cudaError_t cudaEventSynchronize(cudaEvent_t event) { return event_wait(event, -1); }
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
-    std::lock_guard lock(g_mu);
-    if (!start || !end || !start->timing || !end->timing) return fail(cudaErrorInvalidResourceHandle);
-    if (!event_done(start) || !end || !event_done(end)) return fail(cudaErrorNotReady);
-    *ms = float((end->at - start->at) * 1e3);
+    RETURN_IF_FAULTED();
+    if (!start || !end || !start->timing || !end->timing || !start->st->recorded || !end->st->recorded)
+        return fail(cudaErrorInvalidResourceHandle);
+    if (!start->st->done || !end->st->done) return fail(cudaErrorNotReady);
+    *ms = float((end->st->at - start->st->at) * 1e3);
     return cudaSuccess;
 }
 
 // --- Graphs ------------------------------------------------------------------------------------------------------
 
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+    RETURN_IF_FAULTED();
     if (!graph) return fail(cudaErrorInvalidValue);
     *exec = new CUgraphExec_st{graph->nodes};
     return cudaSuccess;
 }
 
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+    RETURN_IF_FAULTED();
     if (!exec) return fail(cudaErrorInvalidResourceHandle);
-    for (const auto& node : exec->nodes) enqueue(stream, node);
+    for (const auto& node : exec->nodes) {
+        const cudaError_t e = enqueue_op(stream, node);
+        if (e != cudaSuccess) return e;
+    }
     return cudaSuccess;
 }
 

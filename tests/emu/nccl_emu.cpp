@@ -12,7 +12,6 @@
 
 struct ncclComm {
     int nranks = 1;
-    std::string last_error;
 };
 
 namespace {
@@ -30,6 +29,10 @@ size_t type_size(ncclDataType_t t) {
 
 ncclResult_t copy(const void* src, void* dst, size_t count, ncclDataType_t t, cudaStream_t stream) {
     const size_t bytes = count * type_size(t);
+    if (bytes && (!ls::emu::is_device_memory(src, bytes) || !ls::emu::is_device_memory(dst, bytes))) {
+        g_last_error = "NCCL emulation: a buffer outside device memory (cudaMalloc'd)";
+        return ncclInvalidArgument;
+    }
     if (bytes && src != dst) ls::emu::enqueue(stream, [=] { std::memmove(dst, src, bytes); });
     return ncclSuccess;
 }
@@ -46,8 +49,8 @@ ncclResult_t init(ncclComm_t* comm, int nranks, int rank) {
 
 ncclResult_t only_self(ncclComm_t comm, int peer) {
     if (!comm) return ncclInvalidArgument;
-    comm->last_error = "NCCL emulation: send/recv with peer " + std::to_string(peer) +
-                       " on a communicator of one rank";
+    // NCCL keeps one last error per process: src/ asks ncclGetLastError(nullptr) as well.
+    g_last_error = "NCCL emulation: send/recv with peer " + std::to_string(peer) + " on a communicator of one rank";
     return ncclInvalidUsage;
 }
 
@@ -99,7 +102,7 @@ const char* ncclGetErrorString(ncclResult_t r) {
     }
 }
 
-const char* ncclGetLastError(ncclComm_t comm) { return comm ? comm->last_error.c_str() : g_last_error.c_str(); }
+const char* ncclGetLastError(ncclComm_t) { return g_last_error.c_str(); }
 
 ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t t, ncclRedOp_t, ncclComm_t comm,
                            cudaStream_t stream) {
