@@ -10,14 +10,7 @@ bin=$1; shared=$2; work=$3
 here=$(dirname "$0")
 model=$shared/models/opt-tiny
 mkdir -p "$work"
-/usr/bin/python3 - "$shared/expected/opt-tiny.json" > "$work/prompts.txt" <<'PY'
-import json, sys
-prompts = [r["prompt"] for r in json.load(open(sys.argv[1]))["results"] if not r.get("skipped")]
-words = ["cat", "river", "quantum", "the", "MPI", "blue", "seven", "lockstep"]
-for i in range(33):
-    prompts.append(" ".join(words[(i + k) % len(words)] for k in range(1 + (i * 7) % 80)))
-print("\n".join(prompts))
-PY
+/usr/bin/python3 "$here/batching_prompts.py" "$shared/expected/opt-tiny.json" > "$work/prompts.txt"
 gen() { local np=$1 out=$2; shift 2
   local g=(-tp "$np"); [ "$np" = pp2 ] && { np=2; g=(-pp 2); }
   "$here/lsrun.sh" "$np" "$bin" generate --model "$model" "${g[@]}" --quiet --temperature 0 --max-tokens 32 \
