@@ -31,7 +31,8 @@ fi
 export LOCKSTEP_TEST_TIMEOUT="${LOCKSTEP_TEST_TIMEOUT:-280}"
 pattern='^gpu\.'
 if [ $# -gt 0 ]; then pattern="^($(printf '%s|' "$@" | sed 's/|$//; s/\./\\./g'))\$"; fi
-out="$build/emu-ctest.txt"
+out=$(mktemp "$build/emu-ctest.XXXXXX")  # one per call: ctest runs several emu.* tests at once
+trap 'rm -f "$out"' EXIT
 set +e
 ctest --test-dir "$build" -R "$pattern" --output-on-failure 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
