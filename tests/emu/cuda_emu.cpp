@@ -63,7 +63,6 @@ SubmitHook g_submit = nullptr;
 uint64_t g_epoch = 0;
 Order g_order = Order::Forward;
 std::mt19937 g_rng(1);
-LaunchStats g_stats;
 
 Thread& me() { return g_block->threads[size_t(g_block->current)]; }
 
@@ -78,7 +77,6 @@ void enter(Block& b, size_t pos) {  // makes the thread at order[pos] the runnin
     b.pos = pos;
     b.current = int(b.order[pos]);
     thread_idx = b.threads[b.order[pos]].idx;
-    g_stats.switches++;
 }
 
 // The next ready thread after the running one, in the block's order (reshuffled at each wrap when shuffled);
@@ -249,8 +247,6 @@ void set_order(Order order, uint32_t seed) {
     g_rng.seed(seed);
 }
 
-const LaunchStats& stats() { return g_stats; }
-
 uint64_t block_epoch() { return g_epoch; }
 
 void check_launch(dim3 grid, dim3 block, size_t dynamic_smem_bytes) {
@@ -288,7 +284,6 @@ void run_grid(dim3 grid, dim3 block, size_t dynamic_smem_bytes, const std::funct
     grid_dim = grid;
     block_dim = block;
     g_block = &b;
-    g_stats.launches++;
     // Blocks in the order too: a kernel whose result depends on which block runs first is wrong on a GPU.
     std::vector<uint3> blocks;
     blocks.reserve(size_t(grid.x) * grid.y * grid.z);
@@ -299,8 +294,6 @@ void run_grid(dim3 grid, dim3 block, size_t dynamic_smem_bytes, const std::funct
     if (g_order == Order::Shuffled) std::shuffle(blocks.begin(), blocks.end(), g_rng);
     for (const uint3& bidx : blocks) {
         run_block(b, bidx, n_threads);
-        g_stats.blocks++;
-        g_stats.threads += int64_t(n_threads);
         if (!b.error.empty()) break;
     }
     g_block = nullptr;

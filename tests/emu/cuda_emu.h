@@ -36,11 +36,6 @@ namespace ls::emu {
 enum class Order { Forward, Reverse, Shuffled, WarpAhead };
 void set_order(Order order, uint32_t seed = 1);
 
-struct LaunchStats {
-    int64_t launches = 0, blocks = 0, threads = 0, switches = 0;
-};
-const LaunchStats& stats();
-
 // Built-in variables of the running fiber.
 extern uint3 thread_idx, block_idx;
 extern dim3 block_dim, grid_dim;

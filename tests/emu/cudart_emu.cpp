@@ -204,11 +204,6 @@ cudaError_t cudaSetDevice(int device) {
     return cudaSuccess;
 }
 
-cudaError_t cudaGetDevice(int* device) {
-    *device = g_device;
-    return cudaSuccess;
-}
-
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
     if (device < 0 || device >= device_count()) return fail(cudaErrorInvalidDevice);
     *prop = cudaDeviceProp{};
