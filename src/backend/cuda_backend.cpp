@@ -251,12 +251,8 @@ void CudaBackend::copy_from_host(const Tensor& dst, const void* src) {
         }
         // Polled under the watchdog, as synchronize(): the event sits behind everything enqueued before it on
         // stream_, NCCL collectives included, and a peer that died would block cudaEventSynchronize forever.
-        wait_until([&] {
-            const cudaError_t e = cudaEventQuery(staged_[i]);
-            if (cuda_not_ready(e)) return false;
-            CUDA_CALL(e);
-            return true;
-        }, "waiting for a host-to-device staging buffer (behind the GPU stream)", false);
+        wait_until([&] { return CUDA_QUERY(cudaEventQuery(staged_[i])); },
+                   "waiting for a host-to-device staging buffer (behind the GPU stream)", false);
         const size_t chunk = std::min(kStagingBytes, n - done);
         std::memcpy(staging_[i], static_cast<const char*>(src) + done, chunk);
         CUDA_CALL(cudaMemcpyAsync(static_cast<char*>(dst.data) + done, staging_[i], chunk, cudaMemcpyHostToDevice,
@@ -280,12 +276,8 @@ void CudaBackend::copy_to_host(void* dst, const Tensor& src) {
 // whose peer died never finishes, and a blocked rank could neither notice nor abort the communicators.
 void CudaBackend::synchronize() {
     ENSURE(!capturing_, "cuda backend: synchronize during graph capture");  // a query would end the capture
-    wait_until([&] {
-        const cudaError_t e = cudaStreamQuery(stream_);
-        if (cuda_not_ready(e)) return false;
-        CUDA_CALL(e);
-        return true;
-    }, "waiting for the GPU stream (kernels and NCCL collectives)", false);
+    wait_until([&] { return CUDA_QUERY(cudaStreamQuery(stream_)); },
+               "waiting for the GPU stream (kernels and NCCL collectives)", false);
 }
 
 // --- Ops -----------------------------------------------------------------------------------------------------

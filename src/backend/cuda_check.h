@@ -33,4 +33,14 @@ inline bool cuda_not_ready(cudaError_t e) {
     if (cudaPeekAtLastError() == cudaErrorNotReady) cudaGetLastError();
     return true;
 }
+
+// A query's answer: true when done, false when not ready; any other result throws naming the query (a
+// collective whose peer failed surfaces here).
+inline bool cuda_query_done(cudaError_t e, const char* call, const char* file, int line) {
+    if (cuda_not_ready(e)) return false;
+    if (e != cudaSuccess) raise_call_failed(call, cudaGetErrorString(e), file, line);
+    return true;
+}
 }  // namespace ls
+
+#define CUDA_QUERY(x) ::ls::cuda_query_done((x), #x, __FILE__, __LINE__)

@@ -128,9 +128,7 @@ void NcclCommunicator::harvest(bool wait) {
         if (wait) {
             CUDA_CALL(cudaEventSynchronize(t.stop));
         } else {
-            const cudaError_t e = cudaEventQuery(t.stop);
-            if (cuda_not_ready(e)) break;
-            CUDA_CALL(e);
+            if (!CUDA_QUERY(cudaEventQuery(t.stop))) break;
         }
         float ms = 0;
         CUDA_CALL(cudaEventElapsedTime(&ms, t.start, t.stop));
