@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU tests (tests/gpu: gpu.*) on the CPU's emulation of CUDA: a second build tree, build-emu/ (beside
 # build/), configured with -DLOCKSTEP_CUDA=EMU, where the CUDA backend, the NCCL communicator and kernels/*.cu
-# are compiled by the host compiler against tests/emu (emulated CUDA runtime, cuBLAS, one-rank NCCL, and a
-# fiber per CUDA thread). What a GPU run would execute of our host code and kernels runs; what only a GPU
-# has (its timing, memory model, tensor cores, NCCL between GPUs) does not.
+# are compiled by the host compiler against tests/emu (emulated CUDA runtime, cuBLAS, NCCL between processes
+# over Unix sockets, and a fiber per CUDA thread). What a GPU run would execute of our host code and kernels
+# runs; what only a GPU has (its timing, memory model, tensor cores, NCCL's own transports) does not.
 # Usage: scripts/emu.sh [--build-only | --no-build] [TEST...]   (TEST: a gpu.* test name, or emu.runtime:
 #        the emulated runtime's own contract, tests/emu/test_cudart_emu.cpp; default all gpu.*)
 #        ctest runs --build-only once (emu.build), then --no-build TEST per test (emu.TEST).

@@ -1,22 +1,55 @@
-// The NCCL calls of src/ on the CPU (LOCKSTEP_CUDA=EMU), for communicators of one rank: a TP=1 run's groups.
-// Collectives are then copies queued on the stream, as NCCL's kernels would be. A communicator of more ranks
-// is refused with the reason: the emulation runs each rank's "GPU" inside its own process and has no transport
-// between them (multi-rank runs on the emulation use --comm mpi, as several ranks sharing one real GPU do).
+// The NCCL calls of src/ on the CPU (LOCKSTEP_CUDA=EMU). Each rank's "GPU" is its own process's device thread
+// (cudart_emu.cpp); the ranks of a communicator exchange data over Unix sockets named by the unique id, in the
+// abstract namespace: ranks of one host only, as with mpirun -np N on a workstation. What it keeps of NCCL:
+//   - A call is an op on its stream that waits for its peers there, as NCCL's kernels do: the device reaches
+//     it without the host synchronizing (device_emu.h's `comm`), and a host that polls sees cudaErrorNotReady
+//     until the slowest peer arrives.
+//   - ncclCommInitRank is collective. A non-blocking communicator answers ncclInProgress until every peer has
+//     connected; two ranks on one device fail it with ncclInvalidUsage ("Duplicate GPU detected").
+//   - Collectives pair up by their order of issue on the communicator, sends and receives by their order
+//     between two ranks: every rank must make the same calls in the same order, as NCCL requires.
+//   - All-reduce adds the ranks' values in rank order, in fp32 for fp16/bf16 with one rounding: every rank
+//     gets the same bits, as NCCL's ring gives.
+//   - A send is buffered, a receive waits. Inside ncclGroupStart/End the sends go first, so a group's exchange
+//     cannot deadlock, as NCCL promises for a group.
+//   - ncclCommAbort releases a device waiting in a call: the op fails, a sticky device fault. A call waiting
+//     for a peer whose process ended waits on (NCCL's kernel would spin) and sets the communicator's
+//     asynchronous error to ncclRemoteError.
 #include <nccl.h>
+#include <fcntl.h>
+#include <sys/poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
 
+#include "core/dtype.h"
 #include "device_emu.h"
-
-struct ncclComm {
-    int nranks = 1;
-};
 
 namespace {
 
-std::string g_last_error;
+std::string g_last_error;  // NCCL keeps one per process: src/ asks ncclGetLastError(nullptr)
+
+ncclResult_t refuse(ncclResult_t r, std::string why) {
+    g_last_error = "NCCL emulation: " + std::move(why);
+    return r;
+}
 
 size_t type_size(ncclDataType_t t) {
     switch (t) {
@@ -27,31 +60,391 @@ size_t type_size(ncclDataType_t t) {
     }
 }
 
-ncclResult_t copy(const void* src, void* dst, size_t count, ncclDataType_t t, cudaStream_t stream) {
+enum Kind : uint32_t { kHello, kCollective, kP2P };
+
+struct Header {
+    uint32_t kind, src;
+    uint64_t seq, bytes;
+};
+
+void write_all(int fd, const void* p, size_t n) {
+    const char* c = static_cast<const char*>(p);
+    while (n > 0) {
+        const ssize_t k = ::send(fd, c, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) throw std::runtime_error(std::string("socket write: ") + std::strerror(errno));
+        c += k;
+        n -= size_t(k);
+    }
+}
+
+bool read_all(int fd, void* p, size_t n) {  // false at the end of the stream
+    char* c = static_cast<char*>(p);
+    while (n > 0) {
+        const ssize_t k = ::read(fd, c, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        c += k;
+        n -= size_t(k);
+    }
+    return true;
+}
+
+// One rank's end of a communicator, shared by the handle and the ops queued with it (which may outlive the
+// handle). Its two threads take `this` only: they end in stop(), before it goes.
+struct Comm {
+    int nranks = 1, rank = 0;
+    std::string id_hex, bus;  // the unique id (names the sockets); this rank's device
+
+    std::mutex mu;
+    std::condition_variable cv;  // a message, a peer, an end
+    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<char>> inbox;  // (kind, src, seq) → bytes
+    std::vector<bool> peer_closed;
+    int connected = 0, greeted = 0;  // peers this rank reached, and those that reached it
+    ncclResult_t state = ncclInProgress;
+    std::string error;
+    bool aborted = false, stopping = false;
+
+    std::vector<int> out;  // a socket to each peer (written by the device thread once ready)
+    int listener = -1, wake[2] = {-1, -1};
+    std::thread connector, receiver;
+
+    // Used by the device thread only: the order of calls pairs them up.
+    uint64_t collectives = 0;
+    std::vector<uint64_t> sent, received;
+
+    ~Comm() { stop(); }
+
+    std::string socket_name(int r) const { return "lockstep-nccl-emu-" + id_hex + "-" + std::to_string(r); }
+
+    static sockaddr_un address(const std::string& name, socklen_t* len) {
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::memcpy(a.sun_path + 1, name.data(), name.size());  // sun_path[0] = 0: the abstract namespace
+        *len = socklen_t(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+        return a;
+    }
+
+    void ready_if_complete() {  // under mu
+        if (state == ncclInProgress && connected == nranks - 1 && greeted == nranks - 1) state = ncclSuccess;
+        cv.notify_all();
+    }
+
+    void fail_async(ncclResult_t r, std::string why) {  // under mu
+        if (state != ncclInProgress && state != ncclSuccess) return;  // the first error stays
+        state = r;
+        error = std::move(why);
+        cv.notify_all();
+    }
+
+    void connect_all() {
+        for (int r = 0; r < nranks; r++) {
+            if (r == rank) continue;
+            socklen_t len;
+            const sockaddr_un a = address(socket_name(r), &len);
+            int fd = -1;
+            for (;;) {  // the peer may not have bound its socket yet: NCCL's init waits for every rank too
+                {
+                    std::lock_guard<std::mutex> lk(mu);
+                    if (stopping) return;
+                }
+                fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), len) == 0) break;
+                ::close(fd);
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+            const Header h{kHello, uint32_t(rank), 0, bus.size()};
+            try {
+                write_all(fd, &h, sizeof h);
+                write_all(fd, bus.data(), bus.size());
+            } catch (const std::exception& e) {
+                ::close(fd);
+                std::lock_guard<std::mutex> lk(mu);
+                fail_async(ncclSystemError, "rank " + std::to_string(rank) + " greeting rank " + std::to_string(r) +
+                                                ": " + e.what());
+                return;
+            }
+            std::lock_guard<std::mutex> lk(mu);
+            out[size_t(r)] = fd;
+            connected++;
+            ready_if_complete();
+        }
+    }
+
+    // Accepts the peers' connections and files every message they send in the inbox.
+    void receive_all() {
+        std::vector<pollfd> fds{{wake[0], POLLIN, 0}, {listener, POLLIN, 0}};
+        std::vector<int> src_of{-1, -1};  // per entry of fds: the peer (-1 until its greeting)
+        for (;;) {
+            if (::poll(fds.data(), fds.size(), -1) < 0) {
+                if (errno == EINTR) continue;
+                return;
+            }
+            if (fds[0].revents) return;  // stop()
+            if (fds[1].revents & POLLIN) {
+                const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+                if (fd >= 0) {
+                    fds.push_back({fd, POLLIN, 0});
+                    src_of.push_back(-1);
+                }
+            }
+            for (size_t i = 2; i < fds.size(); i++) {
+                if (!fds[i].revents) continue;
+                Header h{};
+                std::vector<char> data;
+                bool ok = read_all(fds[i].fd, &h, sizeof h);
+                if (ok) {
+                    data.resize(h.bytes);
+                    ok = read_all(fds[i].fd, data.data(), data.size());
+                }
+                std::lock_guard<std::mutex> lk(mu);
+                if (!ok || h.src >= uint32_t(nranks)) {  // the peer's process ended, or its communicator did
+                    if (src_of[i] >= 0) peer_closed[size_t(src_of[i])] = true;
+                    ::close(fds[i].fd);
+                    fds.erase(fds.begin() + long(i));
+                    src_of.erase(src_of.begin() + long(i));
+                    i--;
+                    cv.notify_all();
+                    continue;
+                }
+                if (h.kind == kHello) {
+                    src_of[i] = int(h.src);
+                    const std::string peer_bus(data.begin(), data.end());
+                    if (peer_bus == bus)
+                        fail_async(ncclInvalidUsage, "Duplicate GPU detected: rank " + std::to_string(rank) +
+                                                         " and rank " + std::to_string(h.src) +
+                                                         " both on CUDA device " + bus);
+                    greeted++;
+                    ready_if_complete();
+                } else {
+                    inbox[{h.kind, h.src, h.seq}] = std::move(data);
+                    cv.notify_all();
+                }
+            }
+        }
+    }
+
+    void start() {
+        socklen_t len;
+        const sockaddr_un a = address(socket_name(rank), &len);
+        listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (::bind(listener, reinterpret_cast<const sockaddr*>(&a), len) != 0 || ::listen(listener, nranks) != 0)
+            throw std::runtime_error("rank " + std::to_string(rank) + " of this unique id cannot listen (" +
+                                     std::strerror(errno) + "): is the rank taken twice?");
+        if (::pipe2(wake, O_CLOEXEC) != 0) throw std::runtime_error("pipe: " + std::string(std::strerror(errno)));
+        receiver = std::thread([this] { receive_all(); });
+        connector = std::thread([this] { connect_all(); });
+    }
+
+    // Ends the threads and the sockets. Ops still queued with it fail (they wait on `aborted`).
+    void stop() {
+        {
+            std::lock_guard<std::mutex> lk(mu);
+            if (stopping) return;
+            stopping = aborted = true;
+            cv.notify_all();
+        }
+        if (wake[1] >= 0) (void)!::write(wake[1], "x", 1);
+        if (connector.joinable()) connector.join();
+        if (receiver.joinable()) receiver.join();
+        for (int fd : out)
+            if (fd >= 0) ::close(fd);
+        for (int fd : {listener, wake[0], wake[1]})
+            if (fd >= 0) ::close(fd);
+    }
+
+    // --- On the device thread, inside ops ---
+
+    [[noreturn]] void fail_op(const std::string& why) const {
+        throw std::runtime_error("NCCL emulation: rank " + std::to_string(rank) + " of " + std::to_string(nranks) +
+                                 ": " + why);
+    }
+
+    void post(int to, Kind kind, uint64_t seq, const void* p, size_t bytes) {
+        if (to == rank) {
+            std::lock_guard<std::mutex> lk(mu);
+            inbox[{kind, uint32_t(rank), seq}].assign(static_cast<const char*>(p), static_cast<const char*>(p) + bytes);
+            cv.notify_all();
+            return;
+        }
+        int fd;
+        {
+            std::lock_guard<std::mutex> lk(mu);
+            if (aborted) fail_op("the communicator was aborted (ncclCommAbort)");
+            fd = out[size_t(to)];
+        }
+        const Header h{kind, uint32_t(rank), seq, bytes};
+        try {
+            write_all(fd, &h, sizeof h);
+            write_all(fd, p, bytes);
+        } catch (const std::exception& e) {
+            fail_op("sending to rank " + std::to_string(to) + ": " + e.what());
+        }
+    }
+
+    std::vector<char> take(int from, Kind kind, uint64_t seq) {
+        std::unique_lock<std::mutex> lk(mu);
+        const auto key = std::make_tuple(uint32_t(kind), uint32_t(from), seq);
+        // A peer that is gone leaves the call waiting, as NCCL's kernel spins on, and says so as the
+        // communicator's asynchronous error: only ncclCommAbort (or the end of the process) releases it.
+        while (!aborted && !inbox.count(key)) {
+            if (peer_closed[size_t(from)])
+                fail_async(ncclRemoteError, "rank " + std::to_string(from) +
+                                                " closed its connection (its process ended?) before sending");
+            cv.wait(lk);
+        }
+        auto it = inbox.find(key);
+        if (it == inbox.end())
+            fail_op("the communicator was aborted (ncclCommAbort) while waiting for rank " + std::to_string(from));
+        std::vector<char> data = std::move(it->second);
+        inbox.erase(it);
+        return data;
+    }
+
+    // Every rank's `bytes` of one collective, in rank order.
+    std::vector<std::vector<char>> exchange(const void* mine, size_t bytes) {
+        const uint64_t seq = collectives++;
+        for (int r = 0; r < nranks; r++)
+            if (r != rank) post(r, kCollective, seq, mine, bytes);
+        std::vector<std::vector<char>> all(static_cast<size_t>(nranks));
+        for (int r = 0; r < nranks; r++) {
+            if (r == rank) {
+                all[size_t(r)].assign(static_cast<const char*>(mine), static_cast<const char*>(mine) + bytes);
+                continue;
+            }
+            all[size_t(r)] = take(r, kCollective, seq);
+            if (all[size_t(r)].size() != bytes)
+                fail_op("a collective of " + std::to_string(bytes) + " bytes here, " +
+                        std::to_string(all[size_t(r)].size()) + " on rank " + std::to_string(r) +
+                        " (the ranks called different collectives?)");
+        }
+        return all;
+    }
+};
+
+}  // namespace
+
+struct ncclComm {
+    std::shared_ptr<Comm> c;
+};
+
+namespace {
+
+struct Deferred {  // a send or receive inside ncclGroupStart/End
+    bool is_send;
+    cudaStream_t stream;
+    std::function<void()> op;
+};
+int g_group_depth = 0;
+std::vector<Deferred> g_group;
+
+bool device_buffer(const void* p, size_t bytes) { return bytes == 0 || ls::emu::is_device_memory(p, bytes); }
+
+ncclResult_t check_comm(ncclComm_t comm) {
+    if (!comm) return refuse(ncclInvalidArgument, "a null communicator");
+    std::lock_guard<std::mutex> lk(comm->c->mu);
+    if (comm->c->state == ncclInProgress) return refuse(ncclInvalidUsage, "a call before the communicator is ready");
+    if (comm->c->state != ncclSuccess) return refuse(comm->c->state, comm->c->error);
+    return ncclSuccess;
+}
+
+float load(const char* p, ncclDataType_t t, size_t i) {
+    switch (t) {
+        case ncclFloat16: return ls::f16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]);
+        case ncclBfloat16: return ls::bf16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]);
+        default: return reinterpret_cast<const float*>(p)[i];
+    }
+}
+
+void store(char* p, ncclDataType_t t, size_t i, float v) {
+    switch (t) {
+        case ncclFloat16: reinterpret_cast<uint16_t*>(p)[i] = ls::f32_to_f16(v); return;
+        case ncclBfloat16: reinterpret_cast<uint16_t*>(p)[i] = ls::f32_to_bf16(v); return;
+        default: reinterpret_cast<float*>(p)[i] = v; return;
+    }
+}
+
+template <class T>
+void sum_ints(const std::vector<std::vector<char>>& all, void* out, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        T acc = 0;
+        for (const auto& part : all) acc += reinterpret_cast<const T*>(part.data())[i];
+        static_cast<T*>(out)[i] = acc;
+    }
+}
+
+void sum(const std::vector<std::vector<char>>& all, void* out, size_t count, ncclDataType_t t) {
+    switch (t) {
+        case ncclInt32: sum_ints<int32_t>(all, out, count); return;
+        case ncclInt64: sum_ints<int64_t>(all, out, count); return;
+        default:
+            for (size_t i = 0; i < count; i++) {
+                float acc = 0;
+                for (const auto& part : all) acc += load(part.data(), t, i);
+                store(static_cast<char*>(out), t, i, acc);
+            }
+    }
+}
+
+ncclResult_t init(ncclComm_t* comm, int nranks, const ncclUniqueId& id, int rank, bool blocking) {
+    if (nranks < 1 || rank < 0 || rank >= nranks)
+        return refuse(ncclInvalidArgument, "rank " + std::to_string(rank) + " of " + std::to_string(nranks));
+    auto c = std::make_shared<Comm>();
+    c->nranks = nranks;
+    c->rank = rank;
+    char bus[32] = {0};
+    cudaDeviceGetPCIBusId(bus, sizeof bus, ls::emu::current_device());
+    c->bus = bus;
+    for (int i = 0; i < 16; i++) {
+        char h[3];
+        std::snprintf(h, sizeof h, "%02x", unsigned(static_cast<unsigned char>(id.internal[i])));
+        c->id_hex += h;
+    }
+    c->out.assign(size_t(nranks), -1);
+    c->peer_closed.assign(size_t(nranks), false);
+    c->sent.assign(size_t(nranks), 0);
+    c->received.assign(size_t(nranks), 0);
+    if (nranks == 1) {
+        c->state = ncclSuccess;
+    } else {
+        try {
+            c->start();
+        } catch (const std::exception& e) {
+            return refuse(ncclSystemError, e.what());
+        }
+    }
+    *comm = new ncclComm{c};
+    if (!blocking) return c->state == ncclSuccess ? ncclSuccess : ncclInProgress;
+    std::unique_lock<std::mutex> lk(c->mu);
+    c->cv.wait(lk, [&] { return c->state != ncclInProgress; });
+    return c->state == ncclSuccess ? ncclSuccess : refuse(c->state, c->error);
+}
+
+ncclResult_t enqueue_p2p(bool is_send, void* buf, size_t count, ncclDataType_t t, int peer, ncclComm_t comm,
+                         cudaStream_t stream) {
+    if (const ncclResult_t r = check_comm(comm); r != ncclSuccess) return r;
+    std::shared_ptr<Comm> c = comm->c;
+    if (peer < 0 || peer >= c->nranks)
+        return refuse(ncclInvalidArgument, "peer " + std::to_string(peer) + " on a communicator of " +
+                                               std::to_string(c->nranks) + " ranks");
     const size_t bytes = count * type_size(t);
-    if (bytes && (!ls::emu::is_device_memory(src, bytes) || !ls::emu::is_device_memory(dst, bytes))) {
-        g_last_error = "NCCL emulation: a buffer outside device memory (cudaMalloc'd)";
-        return ncclInvalidArgument;
-    }
-    if (bytes && src != dst) ls::emu::enqueue(stream, [=] { std::memmove(dst, src, bytes); });
+    if (!device_buffer(buf, bytes)) return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
+    std::function<void()> op;
+    if (is_send)
+        op = [c, buf, bytes, peer] { c->post(peer, kP2P, c->sent[size_t(peer)]++, buf, bytes); };
+    else
+        op = [c, buf, bytes, peer] {
+            const std::vector<char> data = c->take(peer, kP2P, c->received[size_t(peer)]++);
+            if (data.size() != bytes)
+                c->fail_op("receiving " + std::to_string(bytes) + " bytes from rank " + std::to_string(peer) +
+                           ", which sent " + std::to_string(data.size()));
+            std::memcpy(buf, data.data(), bytes);
+        };
+    if (g_group_depth > 0)
+        g_group.push_back({is_send, stream, std::move(op)});
+    else
+        ls::emu::enqueue(stream, std::move(op), true);
     return ncclSuccess;
-}
-
-ncclResult_t init(ncclComm_t* comm, int nranks, int rank) {
-    if (nranks != 1 || rank != 0) {
-        g_last_error = "NCCL emulation: a communicator of " + std::to_string(nranks) +
-                       " ranks; the CUDA emulation runs NCCL communicators of one rank only (use --comm mpi)";
-        return ncclInvalidUsage;
-    }
-    *comm = new ncclComm;
-    return ncclSuccess;
-}
-
-ncclResult_t only_self(ncclComm_t comm, int peer) {
-    if (!comm) return ncclInvalidArgument;
-    // NCCL keeps one last error per process: src/ asks ncclGetLastError(nullptr) as well.
-    g_last_error = "NCCL emulation: send/recv with peer " + std::to_string(peer) + " on a communicator of one rank";
-    return ncclInvalidUsage;
 }
 
 }  // namespace
@@ -67,66 +460,115 @@ ncclResult_t ncclGetUniqueId(ncclUniqueId* id) {
     return ncclSuccess;
 }
 
-ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId, int rank, ncclConfig_t*) {
-    return init(comm, nranks, rank);
+ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId id, int rank, ncclConfig_t* config) {
+    return init(comm, nranks, id, rank, !config || config->blocking != 0);
 }
 
-ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId, int rank) {
-    return init(comm, nranks, rank);
+ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId id, int rank) {
+    return init(comm, nranks, id, rank, true);
 }
 
 ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* state) {
-    if (!comm) return ncclInvalidArgument;
-    *state = ncclSuccess;
+    if (!comm) return refuse(ncclInvalidArgument, "a null communicator");
+    std::lock_guard<std::mutex> lk(comm->c->mu);
+    *state = comm->c->state;
+    if (*state != ncclSuccess && *state != ncclInProgress) g_last_error = "NCCL emulation: " + comm->c->error;
     return ncclSuccess;
 }
 
 ncclResult_t ncclCommFinalize(ncclComm_t comm) { return comm ? ncclSuccess : ncclInvalidArgument; }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
+    if (comm) comm->c->stop();
     delete comm;
     return ncclSuccess;
 }
 
-ncclResult_t ncclCommAbort(ncclComm_t comm) {
-    delete comm;
-    return ncclSuccess;
-}
+ncclResult_t ncclCommAbort(ncclComm_t comm) { return ncclCommDestroy(comm); }
 
 const char* ncclGetErrorString(ncclResult_t r) {
     switch (r) {
         case ncclSuccess: return "no error (NCCL emulation)";
+        case ncclSystemError: return "unhandled system error (NCCL emulation)";
         case ncclInvalidArgument: return "invalid argument (NCCL emulation)";
         case ncclInvalidUsage: return "invalid usage (NCCL emulation)";
+        case ncclRemoteError: return "remote process exited or there was a network error (NCCL emulation)";
+        case ncclInProgress: return "NCCL operation in progress (NCCL emulation)";
         default: return "NCCL error (NCCL emulation)";
     }
 }
 
 const char* ncclGetLastError(ncclComm_t) { return g_last_error.c_str(); }
 
-ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t t, ncclRedOp_t, ncclComm_t comm,
+ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t t, ncclRedOp_t op, ncclComm_t comm,
                            cudaStream_t stream) {
-    return comm ? copy(send, recv, count, t, stream) : ncclInvalidArgument;
+    if (const ncclResult_t r = check_comm(comm); r != ncclSuccess) return r;
+    if (op != ncclSum) return refuse(ncclInvalidArgument, "only ncclSum is emulated");
+    const size_t bytes = count * type_size(t);
+    if (!device_buffer(send, bytes) || !device_buffer(recv, bytes))
+        return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
+    std::shared_ptr<Comm> c = comm->c;
+    ls::emu::enqueue(stream, [c, send, recv, count, t, bytes] { sum(c->exchange(send, bytes), recv, count, t); },
+                     c->nranks > 1);
+    return ncclSuccess;
 }
 
 ncclResult_t ncclAllGather(const void* send, void* recv, size_t count, ncclDataType_t t, ncclComm_t comm,
                            cudaStream_t stream) {
-    return comm ? copy(send, recv, count, t, stream) : ncclInvalidArgument;
+    if (const ncclResult_t r = check_comm(comm); r != ncclSuccess) return r;
+    std::shared_ptr<Comm> c = comm->c;
+    const size_t bytes = count * type_size(t);
+    if (!device_buffer(send, bytes) || !device_buffer(recv, bytes * size_t(c->nranks)))
+        return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
+    ls::emu::enqueue(stream, [c, send, recv, bytes] {
+        const std::vector<std::vector<char>> all = c->exchange(send, bytes);
+        for (size_t r = 0; r < all.size(); r++) std::memcpy(static_cast<char*>(recv) + r * bytes, all[r].data(), bytes);
+    }, c->nranks > 1);
+    return ncclSuccess;
 }
 
 ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataType_t t, int root, ncclComm_t comm,
                            cudaStream_t stream) {
-    if (!comm || root != 0) return ncclInvalidArgument;
-    return copy(send, recv, count, t, stream);
+    if (const ncclResult_t r = check_comm(comm); r != ncclSuccess) return r;
+    std::shared_ptr<Comm> c = comm->c;
+    if (root < 0 || root >= c->nranks) return refuse(ncclInvalidArgument, "root " + std::to_string(root));
+    const size_t bytes = count * type_size(t);
+    if (!device_buffer(recv, bytes) || (c->rank == root && !device_buffer(send, bytes)))
+        return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
+    ls::emu::enqueue(stream, [c, send, recv, bytes, root] {
+        const uint64_t seq = c->collectives++;
+        if (c->rank == root) {
+            for (int r = 0; r < c->nranks; r++)
+                if (r != root) c->post(r, kCollective, seq, send, bytes);
+            if (send != recv) std::memmove(recv, send, bytes);
+            return;
+        }
+        const std::vector<char> data = c->take(root, kCollective, seq);
+        if (data.size() != bytes) c->fail_op("a broadcast of a different size on the root");
+        std::memcpy(recv, data.data(), bytes);
+    }, c->nranks > 1);
+    return ncclSuccess;
 }
 
-ncclResult_t ncclSend(const void*, size_t, ncclDataType_t, int peer, ncclComm_t comm, cudaStream_t) {
-    return only_self(comm, peer);
+ncclResult_t ncclSend(const void* buf, size_t count, ncclDataType_t t, int peer, ncclComm_t comm, cudaStream_t stream) {
+    return enqueue_p2p(true, const_cast<void*>(buf), count, t, peer, comm, stream);
 }
 
-ncclResult_t ncclRecv(void*, size_t, ncclDataType_t, int peer, ncclComm_t comm, cudaStream_t) {
-    return only_self(comm, peer);
+ncclResult_t ncclRecv(void* buf, size_t count, ncclDataType_t t, int peer, ncclComm_t comm, cudaStream_t stream) {
+    return enqueue_p2p(false, buf, count, t, peer, comm, stream);
 }
 
-ncclResult_t ncclGroupStart() { return ncclSuccess; }
-ncclResult_t ncclGroupEnd() { return ncclSuccess; }
+ncclResult_t ncclGroupStart() {
+    g_group_depth++;
+    return ncclSuccess;
+}
+
+ncclResult_t ncclGroupEnd() {
+    if (g_group_depth == 0) return refuse(ncclInvalidUsage, "ncclGroupEnd without ncclGroupStart");
+    if (--g_group_depth > 0) return ncclSuccess;
+    for (bool sends : {true, false})
+        for (Deferred& d : g_group)
+            if (d.is_send == sends) ls::emu::enqueue(d.stream, std::move(d.op), true);
+    g_group.clear();
+    return ncclSuccess;
+}

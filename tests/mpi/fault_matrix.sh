@@ -8,10 +8,11 @@
 # writes its report, incomplete, saying so.
 # Every output line is time-stamped as it arrives, so "seconds" is measured from the fault's own line
 # ("injected fault (kind=...)", printed by the faulty rank at the moment of the fault) to the end of mpirun.
-# usage: fault_matrix.sh LOCKSTEP MODELS_DIR WORKDIR NP KIND AT [RANK]   (RANK defaults to NP-1, the last worker)
+# usage: fault_matrix.sh LOCKSTEP MODELS_DIR WORKDIR NP KIND AT [RANK [ARGS...]]   (RANK defaults to NP-1, the
+#        last worker; ARGS go to `lockstep generate`, e.g. --device cuda)
 # Prints: np=N rank=R at=AT kind=K exit=C seconds=S total=T report=complete|incomplete|absent fault="..." message="..."
 set -u
-bin=$1; models=$2; work=$3; np=$4; kind=$5; at=$6; rank=${7:-$((np - 1))}
+bin=$1; models=$2; work=$3; np=$4; kind=$5; at=$6; rank=${7:-$((np - 1))}; shift $(( $# < 7 ? $# : 7 ))
 here=$(cd "$(dirname "$0")" && pwd)
 limit_s=10           # from the fault to the end of the job
 timeout_s=3          # --collective-timeout: a hang is noticed after this long
@@ -20,7 +21,7 @@ rm -rf "$work"; mkdir -p "$work"
 report=$work/r.h5
 cmd=("$here/lsrun.sh" "$np" "$bin" generate --model "$models/opt-tiny-16h" -tp "$np"
      --prompt "Hello, my dog is cute" --max-tokens 8 --temperature 0 --collective-timeout "$timeout_s"
-     --report "$report" --inject-fault "rank=$rank,at=$at,kind=$kind")
+     --report "$report" --inject-fault "rank=$rank,at=$at,kind=$kind" "$@")
 printf '%q ' "${cmd[@]}" > "$work/command.txt"; echo >> "$work/command.txt"
 
 t0=$EPOCHREALTIME
