@@ -4,8 +4,9 @@
 # are compiled by the host compiler against tests/emu (emulated CUDA runtime, cuBLAS, NCCL between processes
 # over Unix sockets, and a fiber per CUDA thread). What a GPU run would execute of our host code and kernels
 # runs; what only a GPU has (its timing, memory model, tensor cores, NCCL's own transports) does not.
-# Usage: scripts/emu.sh [--build-only | --no-build] [TEST...]   (TEST: a gpu.* test name, or emu.runtime:
-#        the emulated runtime's own contract, tests/emu/test_cudart_emu.cpp; default all gpu.*)
+# Usage: scripts/emu.sh [--build-only | --no-build] [TEST...]   (TEST: a gpu.* test name, or emu.runtime /
+#        emu.nccl.*: the emulation's own checks, tests/emu/test_cudart_emu.cpp and nccl_emu_check.cpp;
+#        default all gpu.*)
 #        ctest runs --build-only once (emu.build), then --no-build TEST per test (emu.TEST).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -22,7 +23,7 @@ if [ "$mode" != run ]; then
   mkdir -p "$build"
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DLOCKSTEP_CUDA=EMU -DLOCKSTEP_SANITIZER_TESTS=OFF \
         -DLOCKSTEP_EMU_TESTS=OFF >"$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
-  cmake --build "$build" -j2 --target lockstep test_cuda_backend cuda_probe test_cudart_emu
+  cmake --build "$build" -j2 --target lockstep test_cuda_backend cuda_probe test_cudart_emu nccl_emu_check
   echo "emu: built in $(( $(date +%s) - start )) s ($build)"
 fi
 [ "$mode" = build ] && exit 0

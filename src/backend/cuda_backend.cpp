@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <exception>
 
 #include "backend/cuda_check.h"
 #include "kernels.h"
@@ -252,7 +253,7 @@ void CudaBackend::copy_from_host(const Tensor& dst, const void* src) {
         // Polled under the watchdog, as synchronize(): the event sits behind everything enqueued before it on
         // stream_, NCCL collectives included, and a peer that died would block cudaEventSynchronize forever.
         wait_until([&] { return CUDA_QUERY(cudaEventQuery(staged_[i])); },
-                   "waiting for a host-to-device staging buffer (behind the GPU stream)", false);
+                   "a host-to-device staging buffer (behind the GPU stream)", false);
         const size_t chunk = std::min(kStagingBytes, n - done);
         std::memcpy(staging_[i], static_cast<const char*>(src) + done, chunk);
         CUDA_CALL(cudaMemcpyAsync(static_cast<char*>(dst.data) + done, staging_[i], chunk, cudaMemcpyHostToDevice,
@@ -277,7 +278,7 @@ void CudaBackend::copy_to_host(void* dst, const Tensor& src) {
 void CudaBackend::synchronize() {
     ENSURE(!capturing_, "cuda backend: synchronize during graph capture");  // a query would end the capture
     wait_until([&] { return CUDA_QUERY(cudaStreamQuery(stream_)); },
-               "waiting for the GPU stream (kernels and NCCL collectives)", false);
+               "the GPU stream (kernels and NCCL collectives)", false);
 }
 
 // --- Ops -----------------------------------------------------------------------------------------------------
@@ -435,9 +436,19 @@ int CudaBackend::end_capture() {
 
 void CudaBackend::release_graphs() {
     ENSURE(!capturing_, "cuda backend: release_graphs during a capture");
-    CUDA_CALL(cudaStreamSynchronize(stream_));  // a replay may still run
-    for (cudaGraphExec_t g : graphs_) CUDA_CALL(cudaGraphExecDestroy(g));
+    // A replay may still run. Polled under the watchdog: this runs while a failed rank unwinds too, before
+    // its communicators are aborted, and a replayed collective whose peers went elsewhere never finishes.
+    std::exception_ptr unfinished;
+    try {
+        synchronize();
+    } catch (...) {
+        unfinished = std::current_exception();
+    }
+    // Destroyed even then (CUDA frees a graph still in flight once it completes): the graphs hold references
+    // on the NCCL communicators, whose destruction would otherwise wait for them.
+    for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
     graphs_.clear();
+    if (unfinished) std::rethrow_exception(unfinished);
 }
 
 void CudaBackend::replay(int id) {

@@ -277,8 +277,8 @@ void run_grid(dim3 grid, dim3 block, size_t dynamic_smem_bytes, const std::funct
     b.body = &body;
     b.smem.resize(dynamic_smem_bytes);
     // Stacks outlive the launch: allocating (and so touching) 1024 of them per launch would cost more than
-    // the kernels.
-    static std::vector<std::unique_ptr<char[]>> stacks;
+    // the kernels. Never freed: a device thread (cudart_emu.cpp) may still run a kernel as the process exits.
+    static std::vector<std::unique_ptr<char[]>>& stacks = *new std::vector<std::unique_ptr<char[]>>;
     while (stacks.size() < n_threads) stacks.push_back(std::make_unique_for_overwrite<char[]>(kStackBytes));
     b.stacks = &stacks;
     grid_dim = grid;

@@ -177,6 +177,8 @@ void fault(const char* why) {
         } catch (const std::exception& e) {
             failed = e.what();
             if (failed.empty()) failed = "(no reason given)";
+        } catch (...) {  // on this thread, anything else would end the process (std::terminate)
+            failed = "an exception that is not a std::exception";
         }
         op = {};  // its captures (an NCCL communicator's last reference) go outside the lock
         lk.lock();
@@ -541,17 +543,20 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
             st->recorded = st->done = true;
             st->at = now();
         });
-    const uint64_t gen = ++st->generation;
-    st->recorded = true;
-    st->done = false;
-    st->ticket = s->enqueued + 1;
-    event->stream = s;
-    return enqueue_op(stream, [st, gen] {
+    const uint64_t gen = st->generation + 1;
+    const cudaError_t e = enqueue_op(stream, [st, gen] {
         Lock device_lk(S.mu);
         if (st->generation != gen) return;  // recorded again since: that record completes it
         st->done = true;
         st->at = now();
     });
+    if (e != cudaSuccess) return e;  // the event stays as it was
+    st->generation = gen;
+    st->recorded = true;
+    st->done = false;
+    st->ticket = s->enqueued;
+    event->stream = s;
+    return cudaSuccess;
 }
 
 namespace {

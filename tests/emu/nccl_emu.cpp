@@ -10,8 +10,10 @@
 //     between two ranks: every rank must make the same calls in the same order, as NCCL requires.
 //   - All-reduce adds the ranks' values in rank order, in fp32 for fp16/bf16 with one rounding: every rank
 //     gets the same bits, as NCCL's ring gives.
-//   - A send is buffered, a receive waits. Inside ncclGroupStart/End the sends go first, so a group's exchange
-//     cannot deadlock, as NCCL promises for a group.
+//   - A send outside a group waits for its receiver (code that relies on NCCL buffering it deadlocks here
+//     too); inside ncclGroupStart/End sends are buffered and go first, so a group's exchange cannot
+//     deadlock, as NCCL promises for a group. Collectives carry their call: ranks that disagree (another
+//     collective, count, type or root) fail loudly where NCCL would hang or deliver garbage.
 //   - ncclCommAbort releases a device waiting in a call: the op fails, a sticky device fault. A call waiting
 //     for a peer whose process ended waits on (NCCL's kernel would spin) and sets the communicator's
 //     asynchronous error to ncclRemoteError.
@@ -37,6 +39,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/dtype.h"
@@ -60,11 +63,37 @@ size_t type_size(ncclDataType_t t) {
     }
 }
 
-enum Kind : uint32_t { kHello, kCollective, kP2P };
+enum Kind : uint32_t { kHello, kCollective, kP2P, kAck };
+
+// What a collective call was, sent with its data: ranks that disagree (an all-reduce against an all-gather, a
+// different count, type or root) fail loudly here, where NCCL would hang or deliver garbage.
+struct Call {
+    uint32_t what = 0;  // kAllReduce...; for kP2P: 1 when the sender waits for the receiver's kAck
+    uint32_t type = 0;
+    int32_t root = -1;
+    uint32_t pad = 0;
+    uint64_t count = 0;
+    bool operator==(const Call&) const = default;
+};
+enum What : uint32_t { kAllReduce = 1, kAllGather, kBroadcast };
+
+std::string describe(const Call& c) {
+    static const char* names[] = {"?", "ncclAllReduce", "ncclAllGather", "ncclBroadcast"};
+    std::string s = std::string(names[c.what < 4 ? c.what : 0]) + " of " + std::to_string(c.count) +
+                    " elements of ncclDataType " + std::to_string(c.type);
+    if (c.what == kBroadcast) s += " from root " + std::to_string(c.root);
+    return s;
+}
 
 struct Header {
     uint32_t kind, src;
     uint64_t seq, bytes;
+    Call call;
+};
+
+struct Message {
+    Call call;
+    std::vector<char> data;
 };
 
 void write_all(int fd, const void* p, size_t n) {
@@ -98,7 +127,7 @@ struct Comm {
 
     std::mutex mu;
     std::condition_variable cv;  // a message, a peer, an end
-    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<char>> inbox;  // (kind, src, seq) → bytes
+    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, Message> inbox;  // (kind, src, seq) → its message
     std::vector<bool> peer_closed;
     int connected = 0, greeted = 0;  // peers this rank reached, and those that reached it
     ncclResult_t state = ncclInProgress;
@@ -113,7 +142,11 @@ struct Comm {
     uint64_t collectives = 0;
     std::vector<uint64_t> sent, received;
 
-    ~Comm() { stop(); }
+    ~Comm() {
+        stop();
+        for (int fd : out)
+            if (fd >= 0) ::close(fd);
+    }
 
     std::string socket_name(int r) const { return "lockstep-nccl-emu-" + id_hex + "-" + std::to_string(r); }
 
@@ -153,7 +186,7 @@ struct Comm {
                 ::close(fd);
                 std::this_thread::sleep_for(std::chrono::milliseconds(2));
             }
-            const Header h{kHello, uint32_t(rank), 0, bus.size()};
+            const Header h{kHello, uint32_t(rank), 0, bus.size(), {}};
             try {
                 write_all(fd, &h, sizeof h);
                 write_all(fd, bus.data(), bus.size());
@@ -180,7 +213,10 @@ struct Comm {
                 if (errno == EINTR) continue;
                 return;
             }
-            if (fds[0].revents) return;  // stop()
+            if (fds[0].revents) {  // stop()
+                for (size_t i = 2; i < fds.size(); i++) ::close(fds[i].fd);
+                return;
+            }
             if (fds[1].revents & POLLIN) {
                 const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
                 if (fd >= 0) {
@@ -217,7 +253,7 @@ struct Comm {
                     greeted++;
                     ready_if_complete();
                 } else {
-                    inbox[{h.kind, h.src, h.seq}] = std::move(data);
+                    inbox[{h.kind, h.src, h.seq}] = Message{h.call, std::move(data)};
                     cv.notify_all();
                 }
             }
@@ -236,7 +272,8 @@ struct Comm {
         connector = std::thread([this] { connect_all(); });
     }
 
-    // Ends the threads and the sockets. Ops still queued with it fail (they wait on `aborted`).
+    // Ends the threads, and the connections (shut down: an op writing to one fails; closed with the last
+    // reference). Ops still queued with it fail (they wait on `aborted`).
     void stop() {
         {
             std::lock_guard<std::mutex> lk(mu);
@@ -248,9 +285,9 @@ struct Comm {
         if (connector.joinable()) connector.join();
         if (receiver.joinable()) receiver.join();
         for (int fd : out)
-            if (fd >= 0) ::close(fd);
-        for (int fd : {listener, wake[0], wake[1]})
-            if (fd >= 0) ::close(fd);
+            if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+        for (int* fd : {&listener, &wake[0], &wake[1]})
+            if (*fd >= 0) ::close(std::exchange(*fd, -1));
     }
 
     // --- On the device thread, inside ops ---
@@ -260,10 +297,11 @@ struct Comm {
                                  ": " + why);
     }
 
-    void post(int to, Kind kind, uint64_t seq, const void* p, size_t bytes) {
+    void post(int to, Kind kind, uint64_t seq, const void* p, size_t bytes, const Call& call) {
         if (to == rank) {
             std::lock_guard<std::mutex> lk(mu);
-            inbox[{kind, uint32_t(rank), seq}].assign(static_cast<const char*>(p), static_cast<const char*>(p) + bytes);
+            const char* c = static_cast<const char*>(p);
+            inbox[{kind, uint32_t(rank), seq}] = Message{call, std::vector<char>(c, c + bytes)};
             cv.notify_all();
             return;
         }
@@ -273,7 +311,7 @@ struct Comm {
             if (aborted) fail_op("the communicator was aborted (ncclCommAbort)");
             fd = out[size_t(to)];
         }
-        const Header h{kind, uint32_t(rank), seq, bytes};
+        const Header h{kind, uint32_t(rank), seq, bytes, call};
         try {
             write_all(fd, &h, sizeof h);
             write_all(fd, p, bytes);
@@ -282,7 +320,7 @@ struct Comm {
         }
     }
 
-    std::vector<char> take(int from, Kind kind, uint64_t seq) {
+    Message take(int from, Kind kind, uint64_t seq) {
         std::unique_lock<std::mutex> lk(mu);
         const auto key = std::make_tuple(uint32_t(kind), uint32_t(from), seq);
         // A peer that is gone leaves the call waiting, as NCCL's kernel spins on, and says so as the
@@ -296,27 +334,32 @@ struct Comm {
         auto it = inbox.find(key);
         if (it == inbox.end())
             fail_op("the communicator was aborted (ncclCommAbort) while waiting for rank " + std::to_string(from));
-        std::vector<char> data = std::move(it->second);
+        Message m = std::move(it->second);
         inbox.erase(it);
-        return data;
+        return m;
+    }
+
+    // The message of one collective from rank `from`, which must have made the same call.
+    std::vector<char> take_collective(int from, uint64_t seq, const Call& call) {
+        Message m = take(from, kCollective, seq);
+        if (!(m.call == call))
+            fail_op("collective #" + std::to_string(seq) + " is " + describe(call) + " here but " +
+                    describe(m.call) + " on rank " + std::to_string(from) +
+                    ": the ranks must make the same NCCL calls in the same order");
+        return std::move(m.data);
     }
 
     // Every rank's `bytes` of one collective, in rank order.
-    std::vector<std::vector<char>> exchange(const void* mine, size_t bytes) {
+    std::vector<std::vector<char>> exchange(const void* mine, size_t bytes, const Call& call) {
         const uint64_t seq = collectives++;
         for (int r = 0; r < nranks; r++)
-            if (r != rank) post(r, kCollective, seq, mine, bytes);
+            if (r != rank) post(r, kCollective, seq, mine, bytes, call);
         std::vector<std::vector<char>> all(static_cast<size_t>(nranks));
         for (int r = 0; r < nranks; r++) {
-            if (r == rank) {
+            if (r == rank)
                 all[size_t(r)].assign(static_cast<const char*>(mine), static_cast<const char*>(mine) + bytes);
-                continue;
-            }
-            all[size_t(r)] = take(r, kCollective, seq);
-            if (all[size_t(r)].size() != bytes)
-                fail_op("a collective of " + std::to_string(bytes) + " bytes here, " +
-                        std::to_string(all[size_t(r)].size()) + " on rank " + std::to_string(r) +
-                        " (the ranks called different collectives?)");
+            else
+                all[size_t(r)] = take_collective(r, seq, call);
         }
         return all;
     }
@@ -429,18 +472,29 @@ ncclResult_t enqueue_p2p(bool is_send, void* buf, size_t count, ncclDataType_t t
                                                std::to_string(c->nranks) + " ranks");
     const size_t bytes = count * type_size(t);
     if (!device_buffer(buf, bytes)) return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
+    // A send outside a group completes only once its receiver has taken it (the receiver's kAck): code that
+    // needs NCCL to buffer a send deadlocks here too. Inside a group it is buffered, as NCCL's group allows.
+    const bool grouped = g_group_depth > 0;
     std::function<void()> op;
     if (is_send)
-        op = [c, buf, bytes, peer] { c->post(peer, kP2P, c->sent[size_t(peer)]++, buf, bytes); };
+        op = [c, buf, bytes, peer, grouped] {
+            const uint64_t seq = c->sent[size_t(peer)]++;
+            Call call;
+            call.what = grouped ? 0 : 1;
+            c->post(peer, kP2P, seq, buf, bytes, call);
+            if (!grouped) c->take(peer, kAck, seq);
+        };
     else
         op = [c, buf, bytes, peer] {
-            const std::vector<char> data = c->take(peer, kP2P, c->received[size_t(peer)]++);
-            if (data.size() != bytes)
+            const uint64_t seq = c->received[size_t(peer)]++;
+            const Message m = c->take(peer, kP2P, seq);
+            if (m.data.size() != bytes)
                 c->fail_op("receiving " + std::to_string(bytes) + " bytes from rank " + std::to_string(peer) +
-                           ", which sent " + std::to_string(data.size()));
-            std::memcpy(buf, data.data(), bytes);
+                           ", which sent " + std::to_string(m.data.size()));
+            std::memcpy(buf, m.data.data(), bytes);
+            if (m.call.what == 1) c->post(peer, kAck, seq, nullptr, 0, {});
         };
-    if (g_group_depth > 0)
+    if (grouped)
         g_group.push_back({is_send, stream, std::move(op)});
     else
         ls::emu::enqueue(stream, std::move(op), true);
@@ -504,12 +558,16 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
                            cudaStream_t stream) {
     if (const ncclResult_t r = check_comm(comm); r != ncclSuccess) return r;
     if (op != ncclSum) return refuse(ncclInvalidArgument, "only ncclSum is emulated");
+    if (t != ncclFloat32 && t != ncclFloat16 && t != ncclBfloat16 && t != ncclInt32 && t != ncclInt64)
+        return refuse(ncclInvalidArgument, "all-reduce of ncclDataType " + std::to_string(int(t)) + " is not emulated");
     const size_t bytes = count * type_size(t);
     if (!device_buffer(send, bytes) || !device_buffer(recv, bytes))
         return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
     std::shared_ptr<Comm> c = comm->c;
-    ls::emu::enqueue(stream, [c, send, recv, count, t, bytes] { sum(c->exchange(send, bytes), recv, count, t); },
-                     c->nranks > 1);
+    const Call call{kAllReduce, uint32_t(t), -1, 0, count};
+    ls::emu::enqueue(stream, [c, send, recv, count, t, bytes, call] {
+        sum(c->exchange(send, bytes, call), recv, count, t);
+    }, c->nranks > 1);
     return ncclSuccess;
 }
 
@@ -520,8 +578,9 @@ ncclResult_t ncclAllGather(const void* send, void* recv, size_t count, ncclDataT
     const size_t bytes = count * type_size(t);
     if (!device_buffer(send, bytes) || !device_buffer(recv, bytes * size_t(c->nranks)))
         return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
-    ls::emu::enqueue(stream, [c, send, recv, bytes] {
-        const std::vector<std::vector<char>> all = c->exchange(send, bytes);
+    const Call call{kAllGather, uint32_t(t), -1, 0, count};
+    ls::emu::enqueue(stream, [c, send, recv, bytes, call] {
+        const std::vector<std::vector<char>> all = c->exchange(send, bytes, call);
         for (size_t r = 0; r < all.size(); r++) std::memcpy(static_cast<char*>(recv) + r * bytes, all[r].data(), bytes);
     }, c->nranks > 1);
     return ncclSuccess;
@@ -535,16 +594,16 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
     const size_t bytes = count * type_size(t);
     if (!device_buffer(recv, bytes) || (c->rank == root && !device_buffer(send, bytes)))
         return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
-    ls::emu::enqueue(stream, [c, send, recv, bytes, root] {
+    const Call call{kBroadcast, uint32_t(t), root, 0, count};
+    ls::emu::enqueue(stream, [c, send, recv, bytes, root, call] {
         const uint64_t seq = c->collectives++;
         if (c->rank == root) {
             for (int r = 0; r < c->nranks; r++)
-                if (r != root) c->post(r, kCollective, seq, send, bytes);
+                if (r != root) c->post(r, kCollective, seq, send, bytes, call);
             if (send != recv) std::memmove(recv, send, bytes);
             return;
         }
-        const std::vector<char> data = c->take(root, kCollective, seq);
-        if (data.size() != bytes) c->fail_op("a broadcast of a different size on the root");
+        const std::vector<char> data = c->take_collective(root, seq, call);
         std::memcpy(recv, data.data(), bytes);
     }, c->nranks > 1);
     return ncclSuccess;

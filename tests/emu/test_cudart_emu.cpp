@@ -196,9 +196,12 @@ TEST_CASE("emu NCCL: init is collective, ranks on one device are refused, send/r
     REQUIRE(cudaMalloc(reinterpret_cast<void**>(&d1), 4 * sizeof(float)) == cudaSuccess);
     const std::vector<float> sent{1.5f, -2.0f, 3.25f, 4.0f};
     REQUIRE(cudaMemcpy(d1, sent.data(), 16, cudaMemcpyHostToDevice) == cudaSuccess);
-    // One device thread runs both ranks here: the send first (it is buffered), then the receive.
-    CHECK(ncclSend(d1, 4, ncclFloat32, 0, c1, nullptr) == ncclSuccess);
+    // One device thread runs both ranks here: in a group, where the send is buffered and goes first (outside
+    // one, a send waits for its receiver, which would wait behind it on this thread).
+    REQUIRE(ncclGroupStart() == ncclSuccess);
     CHECK(ncclRecv(d0, 4, ncclFloat32, 1, c0, nullptr) == ncclSuccess);
+    CHECK(ncclSend(d1, 4, ncclFloat32, 0, c1, nullptr) == ncclSuccess);
+    REQUIRE(ncclGroupEnd() == ncclSuccess);
     std::vector<float> got(4);
     REQUIRE(cudaMemcpy(got.data(), d0, 16, cudaMemcpyDeviceToHost) == cudaSuccess);
     CHECK(got == sent);
