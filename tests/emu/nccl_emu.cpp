@@ -17,6 +17,9 @@
 //   - ncclCommAbort releases a device waiting in a call: the op fails, a sticky device fault. A call waiting
 //     for a peer whose process ended waits on (NCCL's kernel would spin) and sets the communicator's
 //     asynchronous error to ncclRemoteError.
+// Not kept: NCCL's own algorithms (fp16/bf16 all-reduce rounds once, as NCCL's ring does at two ranks only);
+// collectives inside a group run at once instead of at ncclGroupEnd; ncclCommDestroy fails the calls still
+// queued instead of waiting for them; ranks on more than one host (the sockets are the host's).
 #include <nccl.h>
 #include <fcntl.h>
 #include <sys/poll.h>
