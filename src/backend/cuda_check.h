@@ -26,18 +26,14 @@
 #define LAUNCH_CHECK() CUDA_CALL(cudaGetLastError())
 
 namespace ls {
-// cudaStreamQuery's and cudaEventQuery's "not ready" is no error, but the runtime may keep it as the last error,
-// which the next LAUNCH_CHECK would then report: clear it, and nothing else.
-inline bool cuda_not_ready(cudaError_t e) {
-    if (e != cudaErrorNotReady) return false;
-    if (cudaPeekAtLastError() == cudaErrorNotReady) cudaGetLastError();
-    return true;
-}
-
 // A query's answer: true when done, false when not ready; any other result throws naming the query (a
-// collective whose peer failed surfaces here).
+// collective whose peer failed surfaces here). "Not ready" is no error, but the runtime may keep it as the
+// last error, which the next LAUNCH_CHECK would then report: it is cleared, and nothing else.
 inline bool cuda_query_done(cudaError_t e, const char* call, const char* file, int line) {
-    if (cuda_not_ready(e)) return false;
+    if (e == cudaErrorNotReady) {
+        if (cudaPeekAtLastError() == cudaErrorNotReady) cudaGetLastError();
+        return false;
+    }
     if (e != cudaSuccess) raise_call_failed(call, cudaGetErrorString(e), file, line);
     return true;
 }

@@ -229,10 +229,7 @@ cudaError_t enqueue_op(cudaStream_t stream, Op op) {
     return cudaSuccess;
 }
 
-void submit_kernel(cudaStream_t stream, std::function<void()> op) {
-    Lock lk(S.mu);
-    enqueue_op(stream, Op{std::move(op)});
-}
+void submit_kernel(cudaStream_t stream, std::function<void()> op) { ls::emu::enqueue(stream, std::move(op)); }
 
 const bool g_hooked = (ls::emu::set_submit_hook(&submit_kernel), true);
 

@@ -71,7 +71,7 @@ enum Kind : uint32_t { kHello, kCollective, kP2P, kAck };
 // What a collective call was, sent with its data: ranks that disagree (an all-reduce against an all-gather, a
 // different count, type or root) fail loudly here, where NCCL would hang or deliver garbage.
 struct Call {
-    uint32_t what = 0;  // kAllReduce...; for kP2P: 1 when the sender waits for the receiver's kAck
+    uint32_t what = 0;  // kAllReduce...
     uint32_t type = 0;
     int32_t root = -1;
     uint32_t pad = 0;
@@ -92,10 +92,12 @@ struct Header {
     uint32_t kind, src;
     uint64_t seq, bytes;
     Call call;
+    uint32_t wants_ack = 0, pad = 0;  // kP2P: the sender waits for the receiver's kAck
 };
 
 struct Message {
     Call call;
+    bool wants_ack = false;
     std::vector<char> data;
 };
 
@@ -135,7 +137,7 @@ struct Comm {
     int connected = 0, greeted = 0;  // peers this rank reached, and those that reached it
     ncclResult_t state = ncclInProgress;
     std::string error;
-    bool aborted = false, stopping = false;
+    bool stopped = false;  // by ncclCommDestroy/Abort: waiting calls fail
 
     std::vector<int> out;  // a socket to each peer (written by the device thread once ready)
     int listener = -1, wake[2] = {-1, -1};
@@ -182,14 +184,14 @@ struct Comm {
             for (;;) {  // the peer may not have bound its socket yet: NCCL's init waits for every rank too
                 {
                     std::lock_guard<std::mutex> lk(mu);
-                    if (stopping) return;
+                    if (stopped) return;
                 }
                 fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), len) == 0) break;
                 ::close(fd);
                 std::this_thread::sleep_for(std::chrono::milliseconds(2));
             }
-            const Header h{kHello, uint32_t(rank), 0, bus.size(), {}};
+            const Header h{kHello, uint32_t(rank), 0, bus.size(), {}, 0, 0};
             try {
                 write_all(fd, &h, sizeof h);
                 write_all(fd, bus.data(), bus.size());
@@ -256,7 +258,7 @@ struct Comm {
                     greeted++;
                     ready_if_complete();
                 } else {
-                    inbox[{h.kind, h.src, h.seq}] = Message{h.call, std::move(data)};
+                    inbox[{h.kind, h.src, h.seq}] = Message{h.call, h.wants_ack != 0, std::move(data)};
                     cv.notify_all();
                 }
             }
@@ -276,12 +278,12 @@ struct Comm {
     }
 
     // Ends the threads, and the connections (shut down: an op writing to one fails; closed with the last
-    // reference). Ops still queued with it fail (they wait on `aborted`).
+    // reference). Ops still queued with it fail (they wait on `stopped`).
     void stop() {
         {
             std::lock_guard<std::mutex> lk(mu);
-            if (stopping) return;
-            stopping = aborted = true;
+            if (stopped) return;
+            stopped = true;
             cv.notify_all();
         }
         if (wake[1] >= 0) (void)!::write(wake[1], "x", 1);
@@ -300,21 +302,22 @@ struct Comm {
                                  ": " + why);
     }
 
-    void post(int to, Kind kind, uint64_t seq, const void* p, size_t bytes, const Call& call) {
+    void post(int to, Kind kind, uint64_t seq, const void* p, size_t bytes, const Call& call = {},
+              bool wants_ack = false) {
         if (to == rank) {
             std::lock_guard<std::mutex> lk(mu);
             const char* c = static_cast<const char*>(p);
-            inbox[{kind, uint32_t(rank), seq}] = Message{call, std::vector<char>(c, c + bytes)};
+            inbox[{kind, uint32_t(rank), seq}] = Message{call, wants_ack, std::vector<char>(c, c + bytes)};
             cv.notify_all();
             return;
         }
         int fd;
         {
             std::lock_guard<std::mutex> lk(mu);
-            if (aborted) fail_op("the communicator was aborted (ncclCommAbort)");
+            if (stopped) fail_op("the communicator was aborted (ncclCommAbort)");
             fd = out[size_t(to)];
         }
-        const Header h{kind, uint32_t(rank), seq, bytes, call};
+        const Header h{kind, uint32_t(rank), seq, bytes, call, wants_ack ? 1u : 0u, 0};
         try {
             write_all(fd, &h, sizeof h);
             write_all(fd, p, bytes);
@@ -328,7 +331,7 @@ struct Comm {
         const auto key = std::make_tuple(uint32_t(kind), uint32_t(from), seq);
         // A peer that is gone leaves the call waiting, as NCCL's kernel spins on, and says so as the
         // communicator's asynchronous error: only ncclCommAbort (or the end of the process) releases it.
-        while (!aborted && !inbox.count(key)) {
+        while (!stopped && !inbox.count(key)) {
             if (peer_closed[size_t(from)])
                 fail_async(ncclRemoteError, "rank " + std::to_string(from) +
                                                 " closed its connection (its process ended?) before sending");
@@ -394,19 +397,15 @@ ncclResult_t check_comm(ncclComm_t comm) {
     return ncclSuccess;
 }
 
-float load(const char* p, ncclDataType_t t, size_t i) {
+// The element types all-reduce sums (src/ reduces no others).
+bool summable(ncclDataType_t t, ls::DType* d) {
     switch (t) {
-        case ncclFloat16: return ls::f16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]);
-        case ncclBfloat16: return ls::bf16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]);
-        default: return reinterpret_cast<const float*>(p)[i];
-    }
-}
-
-void store(char* p, ncclDataType_t t, size_t i, float v) {
-    switch (t) {
-        case ncclFloat16: reinterpret_cast<uint16_t*>(p)[i] = ls::f32_to_f16(v); return;
-        case ncclBfloat16: reinterpret_cast<uint16_t*>(p)[i] = ls::f32_to_bf16(v); return;
-        default: reinterpret_cast<float*>(p)[i] = v; return;
+        case ncclFloat32: *d = ls::DType::F32; return true;
+        case ncclFloat16: *d = ls::DType::F16; return true;
+        case ncclBfloat16: *d = ls::DType::BF16; return true;
+        case ncclInt32: *d = ls::DType::I32; return true;
+        case ncclInt64: *d = ls::DType::I64; return true;
+        default: return false;
     }
 }
 
@@ -419,16 +418,21 @@ void sum_ints(const std::vector<std::vector<char>>& all, void* out, size_t count
     }
 }
 
-void sum(const std::vector<std::vector<char>>& all, void* out, size_t count, ncclDataType_t t) {
-    switch (t) {
-        case ncclInt32: sum_ints<int32_t>(all, out, count); return;
-        case ncclInt64: sum_ints<int64_t>(all, out, count); return;
-        default:
-            for (size_t i = 0; i < count; i++) {
-                float acc = 0;
-                for (const auto& part : all) acc += load(part.data(), t, i);
-                store(static_cast<char*>(out), t, i, acc);
-            }
+void sum(const std::vector<std::vector<char>>& all, void* out, size_t count, ls::DType d) {
+    if (d == ls::DType::I32) return sum_ints<int32_t>(all, out, count);
+    if (d == ls::DType::I64) return sum_ints<int64_t>(all, out, count);
+    std::vector<float> acc(count, 0.0f), part(count);
+    for (const auto& p : all) {
+        ls::convert_to_f32(p.data(), d, part.data(), count);
+        for (size_t i = 0; i < count; i++) acc[i] += part[i];
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (d == ls::DType::F16)
+            static_cast<uint16_t*>(out)[i] = ls::f32_to_f16(acc[i]);
+        else if (d == ls::DType::BF16)
+            static_cast<uint16_t*>(out)[i] = ls::f32_to_bf16(acc[i]);
+        else
+            static_cast<float*>(out)[i] = acc[i];
     }
 }
 
@@ -482,9 +486,7 @@ ncclResult_t enqueue_p2p(bool is_send, void* buf, size_t count, ncclDataType_t t
     if (is_send)
         op = [c, buf, bytes, peer, grouped] {
             const uint64_t seq = c->sent[size_t(peer)]++;
-            Call call;
-            call.what = grouped ? 0 : 1;
-            c->post(peer, kP2P, seq, buf, bytes, call);
+            c->post(peer, kP2P, seq, buf, bytes, {}, !grouped);
             if (!grouped) c->take(peer, kAck, seq);
         };
     else
@@ -495,7 +497,7 @@ ncclResult_t enqueue_p2p(bool is_send, void* buf, size_t count, ncclDataType_t t
                 c->fail_op("receiving " + std::to_string(bytes) + " bytes from rank " + std::to_string(peer) +
                            ", which sent " + std::to_string(m.data.size()));
             std::memcpy(buf, m.data.data(), bytes);
-            if (m.call.what == 1) c->post(peer, kAck, seq, nullptr, 0, {});
+            if (m.wants_ack) c->post(peer, kAck, seq, nullptr, 0);
         };
     if (grouped)
         g_group.push_back({is_send, stream, std::move(op)});
@@ -561,15 +563,16 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
                            cudaStream_t stream) {
     if (const ncclResult_t r = check_comm(comm); r != ncclSuccess) return r;
     if (op != ncclSum) return refuse(ncclInvalidArgument, "only ncclSum is emulated");
-    if (t != ncclFloat32 && t != ncclFloat16 && t != ncclBfloat16 && t != ncclInt32 && t != ncclInt64)
+    ls::DType d;
+    if (!summable(t, &d))
         return refuse(ncclInvalidArgument, "all-reduce of ncclDataType " + std::to_string(int(t)) + " is not emulated");
     const size_t bytes = count * type_size(t);
     if (!device_buffer(send, bytes) || !device_buffer(recv, bytes))
         return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
     std::shared_ptr<Comm> c = comm->c;
     const Call call{kAllReduce, uint32_t(t), -1, 0, count};
-    ls::emu::enqueue(stream, [c, send, recv, count, t, bytes, call] {
-        sum(c->exchange(send, bytes, call), recv, count, t);
+    ls::emu::enqueue(stream, [c, send, recv, count, d, bytes, call] {
+        sum(c->exchange(send, bytes, call), recv, count, d);
     }, c->nranks > 1);
     return ncclSuccess;
 }

@@ -2,10 +2,9 @@
 # Batching on the GPU changes no token: 40 prompts under 20 KV blocks per rank (so sequences are preempted and
 # recomputed) with chunked prefill (64 tokens a step) give, in fp32, each prompt's greedy tokens when run alone
 # (--max-num-seqs 1, eager), log-probs within 1e-5; a flip is allowed only at a near-tie below 1e-4.
-# Skipped (77) without a GPU. usage: gpu_batching.sh PROBE LOCKSTEP SHARED_DIR WORKDIR NP [ARGS...]
+# Run through with_gpu.sh (skipped without a GPU). usage: gpu_batching.sh LOCKSTEP SHARED_DIR WORKDIR NP [ARGS...]
 set -eu
-probe=$1; bin=$2; shared=$3; work=$4; np=$5; shift 5
-"$probe" || exit $?
+bin=$1; shared=$2; work=$3; np=$4; shift 4
 here=$(dirname "$0")
 mkdir -p "$work"
 /usr/bin/python3 "$here/../mpi/batching_prompts.py" "$shared/expected/opt-tiny.json" > "$work/prompts.txt"

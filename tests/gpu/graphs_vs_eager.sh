@@ -2,10 +2,9 @@
 # CUDA graphs change nothing but speed: the same greedy tokens and log-probs (to 1e-5) with and without
 # --enforce-eager, on a batch of decode sizes that land on several graphs (1, 3, 8 prompts); and the graphs run
 # must have replayed them.
-# usage: graphs_vs_eager.sh PROBE LOCKSTEP MODEL WORKDIR
+# Run through with_gpu.sh (skipped without a GPU). usage: graphs_vs_eager.sh LOCKSTEP MODEL WORKDIR
 set -eu
-probe=$1; bin=$2; model=$3; work=$4
-"$probe" || exit $?
+bin=$1; model=$2; work=$3
 here=$(dirname "$0")
 mkdir -p "$work"
 for n in 1 3 8; do
