@@ -5,6 +5,7 @@
 #   - throughput of 32 requests (128 in, 128 out each), all at once, CUDA graphs;
 #   - the yardsticks of scripts/gpu_floor_and_hf.py on the same GPU: the HBM floor (weight bytes ÷ the device
 #     copy bandwidth torch measures) and Hugging Face transformers' generate() on the same checkpoint;
+#   - where the forward time goes, op by op (--profile-ops: CUDA events around each op, eager), at 1 and 32;
 #   - a correctness check at this shape: lockstep's greedy tokens and top-5 log-probs for the prompts of
 #     ../shared/expected/prompts.txt against transformers' on the same prompt ids (`lockstep compare`: a flip
 #     must be a near-tie in fp16, margin < 0.05).
@@ -40,6 +41,11 @@ for rep in 1 2; do
   bench "batch1-graphs-$rep" --num-prompts 1 --input-len 128 --output-len 128
   bench "batch1-eager-$rep" --num-prompts 1 --input-len 128 --output-len 128 --enforce-eager
   bench "batch32-graphs-$rep" --num-prompts 32 --input-len 128 --output-len 128
+done
+# Where a step's time goes: every op timed by CUDA events (eager), read back by `lockstep report`.
+for n in 1 32; do
+  bench "profile-batch$n" --num-prompts $n --input-len 128 --output-len 128 --profile-ops
+  "$bin" report "$out/profile-batch$n.h5" > "$out/profile-batch$n.txt" || failed+=("report profile-batch$n")
 done
 for prompts in "${LOCKSTEP_SHARED_DIR:-../shared}/expected/prompts.txt" .gpu/shared/expected/prompts.txt; do
   [ -f "$prompts" ] && break

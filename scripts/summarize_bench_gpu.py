@@ -46,6 +46,17 @@ if ref:
     if b32:
         print(f"- lockstep 32 requests {max(b32):.0f} output tok/s = {max(b32) / ref['hf_batch32_output_tok_s']:.2f}× "
               f"transformers")
+for n in (1, 32):
+    f = os.path.join(d, f"profile-batch{n}.txt")
+    if not os.path.exists(f):
+        continue
+    text = open(f).read()
+    if "Time by op" not in text:
+        continue
+    table = text[text.index("Time by op"):].split("\n\n")[0]
+    print(f"\nWhere the forward time goes at {n} request(s) (`lockstep bench ... --profile-ops`, eager: each op "
+          f"timed by CUDA events; `lockstep report profile-batch{n}.h5`):\n")
+    print("```\n" + table.rstrip() + "\n```")
 c = os.path.join(d, "compare.txt")
 if os.path.exists(c):
     print("\nCorrectness at this shape: lockstep's greedy tokens against transformers' (same prompt ids, fp16), "

@@ -25,6 +25,18 @@ struct MemoryUsage {
     int64_t peak = 0;
 };
 
+// Times the ops issued between start() and stop() on the device's own clock (--profile-ops): CUDA events on
+// the stream, so a GPU op is timed as the GPU ran it, not as the host launched it; the CPU backend's ops are
+// synchronous, so there it is the wall clock. seconds() is for a stopwatch that is done(); it waits otherwise.
+class Stopwatch {
+public:
+    virtual ~Stopwatch() = default;
+    virtual void start() = 0;
+    virtual void stop() = 0;
+    virtual bool done() = 0;
+    virtual double seconds() = 0;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -45,6 +57,7 @@ public:
     virtual void copy_from_host(const Tensor& dst, const void* src) = 0;          // dst.nbytes() bytes
     virtual void copy_to_host(void* dst, const Tensor& src) = 0;
     virtual void synchronize() = 0;
+    virtual std::unique_ptr<Stopwatch> make_stopwatch() = 0;
 
     // y[n, d_out] = x[n, d_in] · w[d_out, d_in]ᵀ (+ bias[d_out]): nn.Linear's layout.
     virtual void linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) = 0;

@@ -281,6 +281,36 @@ void CudaBackend::synchronize() {
                "the GPU stream (kernels and NCCL collectives)", false);
 }
 
+namespace {
+// Two events around the ops between them on the stream: cudaEventElapsedTime is the GPU's time for them.
+struct EventStopwatch final : Stopwatch {
+    cudaStream_t stream;
+    cudaEvent_t begin = nullptr, end = nullptr;
+    explicit EventStopwatch(cudaStream_t s) : stream(s) {
+        CUDA_CALL(cudaEventCreate(&begin));
+        CUDA_CALL(cudaEventCreate(&end));
+    }
+    ~EventStopwatch() override {
+        cudaEventDestroy(begin);
+        cudaEventDestroy(end);
+    }
+    void start() override { CUDA_CALL(cudaEventRecord(begin, stream)); }
+    void stop() override { CUDA_CALL(cudaEventRecord(end, stream)); }
+    bool done() override { return CUDA_QUERY(cudaEventQuery(end)); }
+    double seconds() override {
+        CUDA_CALL(cudaEventSynchronize(end));
+        float ms = 0;
+        CUDA_CALL(cudaEventElapsedTime(&ms, begin, end));
+        return ms / 1e3;
+    }
+};
+}  // namespace
+
+std::unique_ptr<Stopwatch> CudaBackend::make_stopwatch() {
+    ENSURE(!capturing_, "cuda backend: a stopwatch during graph capture");
+    return std::make_unique<EventStopwatch>(stream_);
+}
+
 // --- Ops -----------------------------------------------------------------------------------------------------
 
 void CudaBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {

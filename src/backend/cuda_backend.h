@@ -35,6 +35,7 @@ public:
     void copy_from_host(const Tensor& dst, const void* src) override;
     void copy_to_host(void* dst, const Tensor& src) override;  // waits for the stream; not during capture
     void synchronize() override;
+    std::unique_ptr<Stopwatch> make_stopwatch() override;  // two events on the stream; not during capture
 
     void linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) override;
     void layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override;

@@ -61,6 +61,9 @@ po::options_description describe(RunOptions& o, std::string& device_memory) {
         ("comm", po::value(&o.comm)->default_value("auto"),
          "auto | mpi | nccl: TP/PP collectives (auto: nccl with --device cuda; mpi lets two ranks share one GPU)")
         ("enforce-eager", po::bool_switch(&o.enforce_eager), "CUDA: run decode steps eagerly, without CUDA graphs")
+        ("profile-ops", po::bool_switch(&o.profile_ops),
+         "time every op (GEMMs, attention, layer norm, ...) on the device, for the report's time by op; "
+         "steps run eagerly (no CUDA graphs)")
         ("inject-fault", po::value(&o.inject_fault), "make one rank fail on purpose (tests): "
          "rank=R,at=load|step:N,kind=throw|exit|sigkill|hang|diverge|corrupt-shard")
         ("quiet,q", po::bool_switch(&o.quiet), "do not print the generated text on stdout");

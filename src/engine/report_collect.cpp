@@ -15,7 +15,8 @@ namespace ls {
 
 namespace {
 
-Figures rank_figures(const Runtime& rt, const EngineStats& st) {
+// `finished`: the run ended normally, so the device may be waited for (not in a failure report).
+Figures rank_figures(const Runtime& rt, const EngineStats& st, bool finished) {
     const ProcessGrid& g = rt.grid;
     const WeightBytes wb = rt.model->weight_bytes();
     rusage ru{};
@@ -58,6 +59,13 @@ Figures rank_figures(const Runtime& rt, const EngineStats& st) {
     }
     f.push_back({"comm_seconds", comm});
     f.push_back({"compute_seconds", st.forward_seconds - comm});
+    if (rt.profile) {
+        const OpProfile& p = rt.profile->profile(finished);
+        for (int k = 0; k < int(OpKind::kCount); k++) {
+            f.push_back({cat("op_", op_kind_name(OpKind(k)), "_calls"), double(p[size_t(k)].calls)});
+            f.push_back({cat("op_", op_kind_name(OpKind(k)), "_seconds"), p[size_t(k)].seconds});
+        }
+    }
     return f;
 }
 
@@ -142,7 +150,7 @@ std::string write_report(const RunOptions& o, const Runtime& rt, const EngineSta
                          const std::vector<Sequence>* requests) {
     if (o.report == "none") return "";
     const ProcessGrid& g = rt.grid;
-    const Figures mine = rank_figures(rt, st);
+    const Figures mine = rank_figures(rt, st, true);
     std::vector<double> values;
     for (const auto& [k, v] : mine) values.push_back(v);
     std::vector<double> all(values.size() * size_t(g.world_size));
@@ -173,7 +181,7 @@ std::unique_ptr<AbortHookGuard> arm_incomplete_report(const RunOptions& o, const
         r.complete = false;
         r.error = error;
         std::vector<double> row;  // the driver's own figures only: the other ranks cannot be asked now
-        for (const auto& [k, v] : rank_figures(rt, st)) {
+        for (const auto& [k, v] : rank_figures(rt, st, false)) {
             r.rank_fields.push_back(k);
             row.push_back(v);
         }

@@ -131,6 +131,12 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     if (rt.device == "cuda") log_worker("device ", rt.be->name(), " (local rank ", g.local_rank, ")");
     rt.tp = make_group_communicator(rt.comm, g.tp_comm, "TP group", *rt.be);
     rt.pp = make_group_communicator(rt.comm, g.pp_comm, "PP group", *rt.be);
+    if (o.profile_ops) {  // after the communicators: NCCL's take the CUDA backend's stream from it
+        auto p = std::make_unique<ProfilingBackend>(std::move(rt.be));
+        rt.profile = p.get();
+        rt.be = std::move(p);
+        log0("--profile-ops: every op is timed on the device; steps run eagerly, without CUDA graphs");
+    }
     rt.stage = {stage_layers(rt.cfg.n_layers, g.pp_size, g.pp_rank, o.pipeline_layer_partition), g.pp_rank,
                 g.pp_size, rt.pp.get()};
     if (g.pp_size > 1)
@@ -165,7 +171,7 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
                o.block_size, " tokens × ", s.bytes_per_token, " bytes per token = ", s.block_bytes,
                " bytes per block; token capacity ", int64_t(s.n_blocks) * o.block_size, ", ",
                format_bytes(double(rt.kv.bytes())));
-    if (rt.device == "cuda" && rt.comm == "nccl" && g.pp_size == 1 && !o.enforce_eager) {
+    if (rt.device == "cuda" && rt.comm == "nccl" && g.pp_size == 1 && !o.enforce_eager && !o.profile_ops) {
         const int max_blocks = (rt.max_model_len + o.block_size - 1) / o.block_size;
         rt.graphs = std::make_unique<DecodeGraphs>(*rt.be, *rt.model, rt.kv, *rt.tp,
                                                    DecodeGraphsConfig{o.max_num_seqs, max_blocks, o.block_size});
@@ -174,6 +180,7 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     }
     rt.tp->reset_stats();  // graph capture is not serving either
     rt.pp->reset_stats();
+    if (rt.profile) rt.profile->reset();
     const double concurrency = double(int64_t(s.n_blocks) * o.block_size) / rt.max_model_len;
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f", concurrency);
@@ -198,6 +205,26 @@ void log_engine_stats(const Runtime& rt, const EngineStats& st) {
                " s of ", format_seconds(st.seconds), " s",
                rt.graphs ? cat(" (", st.graph_steps, " decode steps replayed a CUDA graph)") : "",
                "; TP collectives: ", coll.empty() ? "none" : coll);
+    if (!rt.profile) return;
+    std::string ops;
+    double sum = 0;
+    const OpProfile& p = rt.profile->profile();
+    auto ms = [](double s) {
+        char buf[32];
+        if (s >= 1)
+            std::snprintf(buf, sizeof buf, "%.2f s", s);
+        else
+            std::snprintf(buf, sizeof buf, "%.3g ms", s * 1e3);
+        return std::string(buf);
+    };
+    for (int k = 0; k < int(OpKind::kCount); k++) {
+        const OpStats& op = p[size_t(k)];
+        if (op.calls == 0) continue;
+        sum += op.seconds;
+        ops += cat(ops.empty() ? "" : ", ", op_kind_name(OpKind(k)), " ", ms(op.seconds), " (", op.calls, " calls)");
+    }
+    log_worker("time by op on the device (--profile-ops): ", ops.empty() ? "none" : ops, "; all ops ", ms(sum),
+               " of the forward's ", ms(st.forward_seconds));
 }
 
 }  // namespace ls

@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 
+#include "backend/op_profile.h"
 #include "comm/mpi_communicator.h"
 #include "config/options.h"
 #include "engine/decode_graphs.h"
@@ -16,6 +17,7 @@ struct Runtime {
     int max_model_len = 0;
     int max_num_batched_tokens = 0;
     std::unique_ptr<Backend> be;
+    ProfilingBackend* profile = nullptr;  // be itself, with --profile-ops
     std::string device;  // "cpu" or "cuda" (--device resolved)
     std::string comm;    // "mpi" or "nccl" (--comm resolved)
     DType dtype = DType::F32;

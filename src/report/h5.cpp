@@ -136,6 +136,17 @@ bool H5File::has(const std::string& object) const {
     }
 }
 
+std::vector<std::string> H5File::members(const std::string& group) const {
+    std::vector<std::string> names;
+    auto add = [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+        static_cast<std::vector<std::string>*>(out)->push_back(name);
+        return 0;
+    };
+    checked(H5Literate_by_name(id_, group.c_str(), H5_INDEX_NAME, H5_ITER_INC, nullptr, add, &names, H5P_DEFAULT),
+            "list group " + group, path_);
+    return names;
+}
+
 bool H5File::has_attr(const std::string& name) const { return H5Aexists(id_, name.c_str()) > 0; }
 
 std::string H5File::attr_string(const std::string& name) const {

@@ -27,6 +27,7 @@ public:
     void write(const std::string& dataset, const std::vector<std::string>& v);  // fixed-length strings
 
     bool has(const std::string& object) const;
+    std::vector<std::string> members(const std::string& group) const;  // its links' names, in name order
     bool has_attr(const std::string& name) const;
     std::string attr_string(const std::string& name) const;
     int64_t attr_int(const std::string& name) const;

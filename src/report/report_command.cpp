@@ -37,7 +37,15 @@ struct Reading {
     double predicted_calls_per_step = 0, predicted_bytes = 0, duration = 0;
     std::vector<double> ttft, itl;
     std::map<std::string, double> plan;
+    std::vector<double> forward;
+    // --profile-ops: per op kind, its seconds and calls on each rank (empty without).
+    struct Op {
+        std::string name;
+        std::vector<double> seconds, calls;
+    };
+    std::vector<Op> ops;
 };
+
 
 Reading read(const std::string& path) {
     H5File f = H5File::open(path);
@@ -83,9 +91,42 @@ Reading read(const std::string& path) {
     r.itl = f.read_doubles("/requests/itl_s");
     for (double x : f.read_ints("/requests/output_len")) r.out_tokens += x;
     r.duration = r.loop.empty() ? 0 : r.loop[0];
+    if (f.has("/ranks/forward_seconds")) r.forward = f.read_doubles("/ranks/forward_seconds");
+    for (const std::string& name : f.members("/ranks")) {  // op_<kind>_seconds beside op_<kind>_calls
+        const std::string suffix = "_seconds";
+        if (name.rfind("op_", 0) != 0 || name.size() <= 3 + suffix.size() ||
+            name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+            continue;
+        const std::string kind = name.substr(3, name.size() - 3 - suffix.size());
+        r.ops.push_back({kind, f.read_doubles("/ranks/" + name), f.read_doubles(cat("/ranks/op_", kind, "_calls"))});
+    }
+    std::sort(r.ops.begin(), r.ops.end(), [](const Reading::Op& a, const Reading::Op& b) {
+        return a.seconds[0] > b.seconds[0];  // where rank 0's time went, most first
+    });
     for (const char* k : {"weight_bytes_sharded", "weight_bytes_replicated", "kv_blocks", "activation_bytes"})
         if (f.has(std::string("/plan/") + k)) r.plan[k] = f.read_doubles(std::string("/plan/") + k)[0];
     return r;
+}
+
+// Rank 0's forward time by op, as the device timed each (--profile-ops), then what the ops do not account for:
+// the collectives, and the host's share (launching, staging the step's inputs, waiting).
+void print_ops(const Reading& r) {
+    const double fwd = std::max(r.forward[0], 1e-12);
+    std::printf("\nTime by op (--profile-ops; rank 0's device time, of its forward %.3f s):\n", r.forward[0]);
+    std::printf("  %-12s %10s %7s %9s %12s   %s\n", "op", "seconds", "share", "calls", "us per call",
+                "slowest rank");
+    double ops = 0;
+    for (const Reading::Op& op : r.ops) {
+        ops += op.seconds[0];
+        const size_t slow = size_t(std::max_element(op.seconds.begin(), op.seconds.end()) - op.seconds.begin());
+        std::printf("  %-12s %10.4f %6.1f%% %9.0f %12.1f   rank %zu: %.4f s\n", op.name.c_str(), op.seconds[0],
+                    100 * op.seconds[0] / fwd, op.calls[0], op.calls[0] > 0 ? 1e6 * op.seconds[0] / op.calls[0] : 0.0,
+                    slow, op.seconds[slow]);
+    }
+    const double comm = r.comm.empty() ? 0 : r.comm[0];
+    std::printf("  %-12s %10.4f %6.1f%%\n", "collectives", comm, 100 * comm / fwd);
+    std::printf("  %-12s %10.4f %6.1f%%   (forward - ops - collectives: launching, staging, waiting)\n", "host",
+                r.forward[0] - ops - comm, 100 * (r.forward[0] - ops - comm) / fwd);
 }
 
 void print_one(const Reading& r) {
@@ -123,6 +164,8 @@ void print_one(const Reading& r) {
     for (size_t i = 0; i < r.loop.size(); i++)
         std::printf("  rank %zu: %.1f%% of the loop in collectives, %.1f%% waiting for the step plan\n", i,
                     100 * r.comm[i] / std::max(r.loop[i], 1e-12), 100 * r.plan_wait[i] / std::max(r.loop[i], 1e-12));
+
+    if (!r.ops.empty() && !r.forward.empty()) print_ops(r);
 
     std::printf("\nStraggler:\n");
     const double med = percentile(r.compute, 50);  // the median

@@ -1,0 +1,91 @@
+// --profile-ops: where a rank's forward time goes, op by op. ProfilingBackend wraps the rank's backend and
+// brackets every op the model issues with a Stopwatch of that backend, so the figure is the device's own time
+// for the op (CUDA events on the stream on a GPU; the wall clock on the CPU, whose ops are synchronous), not
+// the host's launch time. On a GPU the sum of the ops and the collectives, set against the forward's wall
+// time, shows how much of a step the host spent launching rather than the GPU computing: the gap CUDA graphs
+// close. Graphs are off while profiling (a graph replays as one launch, with nothing between its ops to time).
+#pragma once
+#include <array>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace ls {
+
+enum class OpKind : int {
+    Linear,       // cuBLAS / OpenBLAS GEMMs: QKV, out_proj, fc1, fc2, the LM head
+    Attention,    // paged attention over the KV cache
+    WriteKv,      // this step's K/V into their slots
+    LayerNorm,
+    Embedding,    // token lookup (vocab-parallel) and positions
+    Elementwise,  // relu, add, add_bias, convert, gather_rows
+    Copy,         // host ↔ device: the step's inputs up, the logits down
+    kCount
+};
+const char* op_kind_name(OpKind k);  // "linear", "attention", "write_kv", ...
+
+struct OpStats {
+    int64_t calls = 0;
+    double seconds = 0;
+};
+using OpProfile = std::array<OpStats, size_t(OpKind::kCount)>;
+
+class ProfilingBackend final : public Backend {
+public:
+    explicit ProfilingBackend(std::unique_ptr<Backend> inner);
+    ~ProfilingBackend() override;
+
+    // Every op timed so far: with `wait`, after waiting for the device to finish the ones in flight; without
+    // (a failure report, when the device may be stuck), what was read already, touching no device. reset()
+    // starts again: the loading and profiling passes are not serving.
+    const OpProfile& profile(bool wait = true);
+    void reset();
+    Backend& inner() { return *inner_; }
+
+    std::string name() const override { return inner_->name(); }
+    DType compute_dtype() const override { return inner_->compute_dtype(); }
+    bool host_memory() const override { return inner_->host_memory(); }
+    double total_memory() const override { return inner_->total_memory(); }
+    MemoryUsage memory_usage() const override { return inner_->memory_usage(); }
+    void reset_peak() override { inner_->reset_peak(); }
+    int64_t memory_used_elsewhere() const override { return inner_->memory_used_elsewhere(); }
+    std::string device_bus_id() const override { return inner_->device_bus_id(); }
+    std::unique_ptr<Stopwatch> make_stopwatch() override { return inner_->make_stopwatch(); }
+
+    Buffer alloc(DType dtype, std::initializer_list<int64_t> shape) override { return inner_->alloc(dtype, shape); }
+    void copy_from_host(const Tensor& dst, const void* src) override;
+    void copy_to_host(void* dst, const Tensor& src) override;
+    void synchronize() override;
+
+    void linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) override;
+    void layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override;
+    void relu(const Tensor& x) override;
+    void add(const Tensor& y, const Tensor& x) override;
+    void add_bias(const Tensor& y, const Tensor& bias) override;
+    void embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) override;
+    void gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) override;
+    void write_kv(const Tensor& k_cache, const Tensor& v_cache, const Tensor& k, const Tensor& v,
+                  const Tensor& slot_mapping) override;
+    void attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                   const AttentionInputs& in, int n_heads_local, float scale) override;
+    void convert(const Tensor& y, const Tensor& x) override;
+    // supports_graphs() stays false: the engine runs every step eagerly.
+
+private:
+    struct Pending {
+        std::unique_ptr<Stopwatch> watch;
+        OpKind kind;
+    };
+    template <class F>
+    void timed(OpKind kind, F&& op);
+    void harvest(bool wait);  // folds finished stopwatches into profile_, oldest first
+
+    std::unique_ptr<Backend> inner_;
+    OpProfile profile_{};
+    std::deque<Pending> pending_;                  // started, not yet read, in stream order
+    std::vector<std::unique_ptr<Stopwatch>> idle_;  // read, ready for the next op
+};
+
+}  // namespace ls
