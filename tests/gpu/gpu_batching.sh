@@ -7,7 +7,7 @@ set -eu
 bin=$1; shared=$2; work=$3; np=$4; shift 4
 here=$(dirname "$0")
 mkdir -p "$work"
-/usr/bin/python3 "$here/../mpi/batching_prompts.py" "$shared/expected/opt-tiny.json" > "$work/prompts.txt"
+${LOCKSTEP_PYTHON:-/usr/bin/python3} "$here/../mpi/batching_prompts.py" "$shared/expected/opt-tiny.json" > "$work/prompts.txt"
 run() {
   local out=$1; shift
   "$here/../mpi/lsrun.sh" "$np" "$bin" generate --model "$shared/models/opt-tiny" --device cuda --dtype float32 \

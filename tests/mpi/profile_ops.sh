@@ -22,7 +22,10 @@ run tp2 2 -tp 2 --profile-ops
 run tp2-pp2 4 -tp 2 -pp 2 --profile-ops
 grep -q "time by op on the device (--profile-ops): linear" "$work/tp2.log" || { cat "$work/tp2.log"; exit 1; }
 
-/usr/bin/python3 - "$work" <<'PY'
+# A python with h5py: Debian's here; on the lent GPU machine, the one on PATH (with the library path it came with).
+py=${LOCKSTEP_PYTHON:-/usr/bin/python3}
+LD_LIBRARY_PATH=${LS_ORIG_LD_LIBRARY_PATH-${LD_LIBRARY_PATH-}} "$py" -c 'import h5py' 2>/dev/null || py=python3
+LD_LIBRARY_PATH=${LS_ORIG_LD_LIBRARY_PATH-${LD_LIBRARY_PATH-}} "$py" - "$work" <<'PY'
 import h5py, json, sys
 work = sys.argv[1]
 tokens = lambda n: [r["token_ids"] for r in json.load(open(f"{work}/{n}.json"))["requests"]]
