@@ -18,12 +18,6 @@ const char* op_kind_name(OpKind k) {
 
 ProfilingBackend::ProfilingBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
 
-// Stopwatches first: on a GPU their events belong to the inner backend's device.
-ProfilingBackend::~ProfilingBackend() {
-    pending_.clear();
-    idle_.clear();
-}
-
 template <class F>
 void ProfilingBackend::timed(OpKind kind, F&& op) {
     std::unique_ptr<Stopwatch> w;

@@ -35,7 +35,6 @@ using OpProfile = std::array<OpStats, size_t(OpKind::kCount)>;
 class ProfilingBackend final : public Backend {
 public:
     explicit ProfilingBackend(std::unique_ptr<Backend> inner);
-    ~ProfilingBackend() override;
 
     // Every op timed so far: with `wait`, after waiting for the device to finish the ones in flight; without
     // (a failure report, when the device may be stuck), what was read already, touching no device. reset()
@@ -82,7 +81,7 @@ private:
     void timed(OpKind kind, F&& op);
     void harvest(bool wait);  // folds finished stopwatches into profile_, oldest first
 
-    std::unique_ptr<Backend> inner_;
+    std::unique_ptr<Backend> inner_;  // first: it outlives the stopwatches, whose events are its device's
     OpProfile profile_{};
     std::deque<Pending> pending_;                  // started, not yet read, in stream order
     std::vector<std::unique_ptr<Stopwatch>> idle_;  // read, ready for the next op
