@@ -3,7 +3,8 @@
 
 usage: scripts/plot_report.py RUN.h5 [OUT_DIR]     (OUT_DIR defaults to the report's folder)
 Writes <run>-memory.png (weights sharded/replicated, KV cache, activation peak per rank),
-<run>-step-time.png (each rank's loop split into compute, collectives and waiting for the step plan) and
+<run>-step-time.png (each rank's loop split into compute, collectives and waiting for the step plan; with
+--profile-ops, compute split by op: GEMMs, attention, layer norm, ...) and
 <run>-itl.png (the distribution of inter-token latencies).
 """
 import os
@@ -46,13 +47,24 @@ def main():
     fig.savefig(stem + "-memory.png", dpi=100)
 
     compute, comm, wait = r["compute_seconds"][:], r["comm_seconds"][:], r["plan_wait_seconds"][:]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.bar(ranks, compute, label="compute")
-    ax.bar(ranks, comm, bottom=compute, label="collectives")
-    ax.bar(ranks, wait, bottom=compute + comm, label="waiting for the step plan")
+    # With --profile-ops, compute splits into the op kinds the device timed and the host's remainder.
+    ops = sorted((k[3:-8], r[k][:]) for k in r if k.startswith("op_") and k.endswith("_seconds"))
+    ops.sort(key=lambda kv: -kv[1].sum())
+    if ops:
+        compute_parts = ops + [("host: launching, staging", compute - sum(v for _, v in ops))]
+    else:
+        compute_parts = [("compute", compute)]
+    fig, ax = plt.subplots(figsize=(8 if ops else 6, 4))
+    bottom = 0 * compute
+    for label, values in compute_parts + [("collectives", comm), ("waiting for the step plan", wait)]:
+        ax.bar(ranks, values, bottom=bottom, label=label)
+        bottom = bottom + values
     ax.set_ylabel("seconds")
     ax.set_title(f"Where each rank's time went: {title}")
-    ax.legend()
+    if ops:  # beside the bars: ten entries would hide them
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
+    else:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(stem + "-step-time.png", dpi=100)
 
