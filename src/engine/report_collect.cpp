@@ -128,7 +128,7 @@ RunReport driver_report(const RunOptions& o, const Runtime& rt, const EngineStat
                       {"gpu_memory_utilization", o.gpu_memory_utilization}};
     r.steps = st.steps;
     if (requests) r.requests = request_records(*requests);
-    if (rt.grid.pp_size == 1) {  // lockstep plan's prediction for these settings, next to what was measured
+    {  // lockstep plan's prediction for these settings, next to what was measured
         MemoryPlanInput in;
         in.cfg = rt.cfg;
         in.tp = rt.grid.tp_size;
@@ -139,7 +139,9 @@ RunReport driver_report(const RunOptions& o, const Runtime& rt, const EngineStat
         in.max_model_len = rt.max_model_len;
         in.max_num_batched_tokens = rt.max_num_batched_tokens;
         in.max_num_seqs = o.max_num_seqs;
-        r.plan = memory_plan_fields(make_memory_plan(in));
+        in.pp = rt.grid.pp_size;
+        in.layer_partition = o.pipeline_layer_partition;
+        for (const MemoryPlan& stage : make_stage_plans(in)) r.plan.push_back(memory_plan_fields(stage));
     }
     return r;
 }

@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "model/weights.h"
+#include "parallel/pipeline.h"
 
 namespace ls {
 
@@ -45,19 +46,30 @@ void validate(const MemoryPlanInput& in) {
     ENSURE(in.max_num_batched_tokens == 0 || in.max_num_batched_tokens >= in.max_num_seqs,
            "--max-num-batched-tokens ", in.max_num_batched_tokens, " must be at least --max-num-seqs ",
            in.max_num_seqs);
+    ENSURE(in.pp >= 1, "--pipeline-parallel-size must be at least 1, got ", in.pp);
+    ENSURE(in.pp_rank >= 0 && in.pp_rank < in.pp, "memory plan: stage ", in.pp_rank, " of ", in.pp);
+    for (int s = 0; s < in.pp; s++) stage_layers(in.cfg.n_layers, in.pp, s, in.layer_partition);  // checks the split
 }
 
-// model/opt.cpp's constructor with one stage, through parallel/linear.cpp, parallel/embedding.cpp and
+struct Stage {
+    int64_t n_layers = 0;  // its own
+    bool first = true, last = true;
+};
+
+// model/opt.cpp's constructor, through parallel/linear.cpp, parallel/embedding.cpp and
 // parallel/shard_loader.cpp: what load_column_parallel / load_row_parallel / load_vocab_parallel_embedding
-// read counts as sharded, what ShardLoader::whole reads as replicated.
-void count_weights(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
-    const int64_t d = c.d_model, e = c.d_embed, d_ff = c.d_ff, n_layers = c.n_layers;
+// read counts as sharded, what ShardLoader::whole reads as replicated. The token table serves the first stage's
+// embedding and the last stage's tied LM head, so both load it.
+void count_weights(const ModelConfig& c, int tp, int64_t esize, const Stage& st, MemoryPlan& p) {
+    const int64_t d = c.d_model, e = c.d_embed, d_ff = c.d_ff, n_layers = st.n_layers;
     const int64_t d_local = d / tp, d_ff_local = d_ff / tp;
     // The token table is cut into ceil(V/tp)-row blocks; the last rank's padding rows are allocated too.
-    int64_t sharded = ceil_div(c.n_vocab, tp) * e;
-    int64_t replicated = int64_t(c.max_positions + kOptPositionOffset) * d;
-    if (c.has_projection()) replicated += d * e + e * d;  // project_in [d, e], project_out [e, d]
-    if (c.final_layer_norm) replicated += 2 * d;
+    int64_t sharded = st.first || st.last ? ceil_div(c.n_vocab, tp) * e : 0;
+    int64_t replicated = 0;
+    if (st.first) replicated += int64_t(c.max_positions + kOptPositionOffset) * d;
+    if (st.first && c.has_projection()) replicated += d * e;  // project_in [d, e]
+    if (st.last && c.has_projection()) replicated += e * d;   // project_out [e, d]
+    if (st.last && c.final_layer_norm) replicated += 2 * d;
     // Column-parallel q, k, v, fc1: weight and bias rows; row-parallel out_proj, fc2: weight columns.
     const int64_t layer_sharded = 3 * (d_local * d + d_local) + (d_ff_local * d + d_ff_local) + d * d_local +
                                   d * d_ff_local;
@@ -71,8 +83,9 @@ void count_weights(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
 }
 
 // engine/kv_sizing.cpp: model.activation_bytes() plus the backend's peak during one forward pass of
-// profile_plan(), whose arrays engine/device_step.cpp uploads as int32.
-void count_activations(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
+// profile_plan(), whose arrays engine/device_step.cpp uploads as int32. Every stage holds the whole
+// workspace; only the last computes logits.
+void count_activations(const ModelConfig& c, int tp, int64_t esize, const Stage& st, MemoryPlan& p) {
     const int64_t n = p.max_num_batched_tokens;
     const int64_t d_local = int64_t(c.n_heads / tp) * c.d_head(), d_ff_local = c.d_ff / tp;
     // OptModel's workspace: hidden, normed, proj [n, d]; q, k, v, attn [n, d_local]; ffn [n, d_ff_local];
@@ -96,41 +109,52 @@ void count_activations(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& 
     // ParallelLMHead::forward holds the local logits [n_sample, n_vocab_local] in the compute dtype, their fp32
     // copy when that is not fp32, and, with tp > 1, the gathered fp32 [tp, n_sample, n_vocab_local].
     const int64_t v_local = ceil_div(c.n_vocab, tp);
-    t += alloc_bytes(n_seqs * v_local, esize);
-    if (esize != 4) t += alloc_bytes(n_seqs * v_local, 4);
-    if (tp > 1) t += alloc_bytes(tp * n_seqs * v_local, 4);
+    if (st.last) {
+        t += alloc_bytes(n_seqs * v_local, esize);
+        if (esize != 4) t += alloc_bytes(n_seqs * v_local, 4);
+        if (tp > 1) t += alloc_bytes(tp * n_seqs * v_local, 4);
+    }
     p.transient_bytes = t;
     p.activation_bytes = p.workspace_bytes + p.transient_bytes;
 }
 
-// engine/kv_sizing.cpp's budget and block count, and engine/runtime.cpp's concurrency line.
-void count_kv(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
+// engine/kv_sizing.cpp's budget and block count for this stage's layers (make_stage_plans takes the fewest
+// of all stages, as the engine's MPI_MIN does).
+void count_kv(const ModelConfig& c, int tp, int64_t esize, const Stage& st, MemoryPlan& p) {
     const int64_t d_local = int64_t(c.n_heads / tp) * c.d_head();
-    p.kv_bytes_per_token = 2 * int64_t(c.n_layers) * d_local * esize;
+    p.kv_bytes_per_token = 2 * st.n_layers * d_local * esize;
     p.block_bytes = p.kv_bytes_per_token * p.block_size;
     p.kv_budget = int64_t(p.gpu_memory_utilization * p.device_memory) - p.weight_bytes - p.activation_bytes;
-    p.kv_blocks = std::max<int64_t>(0, p.kv_budget / p.block_bytes);
-    p.kv_blocks = std::min<int64_t>(p.kv_blocks, INT32_MAX / p.block_size);  // slots are int32 in the plan
+    p.kv_blocks_local = std::max<int64_t>(0, p.kv_budget / p.block_bytes);
+    p.kv_blocks_local = std::min<int64_t>(p.kv_blocks_local, INT32_MAX / p.block_size);  // int32 slots
+}
+
+// engine/runtime.cpp's capacity and concurrency lines, from the blocks every rank uses.
+void set_blocks(int64_t kv_blocks, MemoryPlan& p) {
+    p.kv_blocks = kv_blocks;
     p.token_capacity = p.kv_blocks * p.block_size;
     p.max_concurrency = double(p.token_capacity) / p.max_model_len;
 }
 
 // parallel/linear.cpp (RowParallelLinear: one all-reduce each after out_proj and fc2), parallel/embedding.cpp
 // (one for the embedding, of [n, d_embed]; the logits gather); MpiCommunicator skips all of them at tp = 1.
-void count_collectives(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
-    p.all_reduces_per_step = tp > 1 ? 2 * int64_t(c.n_layers) + 1 : 0;
+// model/opt.cpp hands the hidden states [n, d_model] from each stage to the next.
+void count_collectives(const ModelConfig& c, int tp, int64_t esize, const Stage& st, MemoryPlan& p) {
+    p.all_reduces_per_step = tp > 1 ? 2 * st.n_layers + (st.first ? 1 : 0) : 0;
     p.layer_all_reduce_bytes_per_token = tp > 1 ? c.d_model * esize : 0;
-    p.embed_all_reduce_bytes_per_token = tp > 1 ? c.d_embed * esize : 0;
-    p.gathers_per_step = tp > 1 ? 1 : 0;
-    p.gather_bytes_per_sample = tp > 1 ? ceil_div(c.n_vocab, tp) * tp * 4 : 0;  // logits gathered in fp32
+    p.embed_all_reduce_bytes_per_token = tp > 1 && st.first ? c.d_embed * esize : 0;
+    p.gathers_per_step = tp > 1 && st.last ? 1 : 0;
+    p.gather_bytes_per_sample = p.gathers_per_step ? ceil_div(c.n_vocab, tp) * tp * 4 : 0;  // fp32 logits
+    p.stage_sends_per_step = st.last ? 0 : 1;
+    p.stage_send_bytes_per_token = st.last ? 0 : c.d_model * esize;
 }
 
-}  // namespace
-
-MemoryPlan make_memory_plan(const MemoryPlanInput& in) {
-    validate(in);
+// One stage's figures, its KV blocks those it could hold.
+MemoryPlan plan_stage(const MemoryPlanInput& in, int pp_rank) {
     MemoryPlan p;
     p.tp = in.tp;
+    p.pp = in.pp;
+    p.pp_rank = pp_rank;
     p.dtype_bytes = in.dtype_bytes;
     p.block_size = in.block_size;
     p.device_memory = in.device_memory;
@@ -139,19 +163,40 @@ MemoryPlan make_memory_plan(const MemoryPlanInput& in) {
     // The defaults of engine/runtime.cpp.
     p.max_model_len = in.max_model_len ? in.max_model_len : in.cfg.max_positions;
     p.max_num_batched_tokens = in.max_num_batched_tokens ? in.max_num_batched_tokens : std::max(p.max_model_len, 2048);
+    const LayerRange layers = stage_layers(in.cfg.n_layers, in.pp, pp_rank, in.layer_partition);
+    p.layer_begin = layers.begin;
+    p.layer_end = layers.end;
+    const Stage st{layers.size(), pp_rank == 0, pp_rank == in.pp - 1};
 
     const int64_t esize = in.dtype_bytes;
-    count_weights(in.cfg, in.tp, esize, p);
-    count_activations(in.cfg, in.tp, esize, p);
-    count_kv(in.cfg, in.tp, esize, p);
-    count_collectives(in.cfg, in.tp, esize, p);
+    count_weights(in.cfg, in.tp, esize, st, p);
+    count_activations(in.cfg, in.tp, esize, st, p);
+    count_kv(in.cfg, in.tp, esize, st, p);
+    count_collectives(in.cfg, in.tp, esize, st, p);
     return p;
 }
 
+}  // namespace
+
+std::vector<MemoryPlan> make_stage_plans(MemoryPlanInput in) {
+    validate(in);
+    std::vector<MemoryPlan> stages;
+    int64_t fewest = INT64_MAX;
+    for (int s = 0; s < in.pp; s++) {
+        stages.push_back(plan_stage(in, s));
+        fewest = std::min(fewest, stages.back().kv_blocks_local);
+    }
+    for (MemoryPlan& p : stages) set_blocks(fewest, p);
+    return stages;
+}
+
+MemoryPlan make_memory_plan(const MemoryPlanInput& in) {
+    return make_stage_plans(in)[size_t(in.pp_rank)];  // validated there
+}
+
 int64_t all_reduce_bytes_per_step(const MemoryPlan& p, int64_t n_tokens) {
-    if (p.all_reduces_per_step == 0) return 0;
-    return n_tokens * ((p.all_reduces_per_step - 1) * p.layer_all_reduce_bytes_per_token +
-                       p.embed_all_reduce_bytes_per_token);
+    const int64_t layers = p.layer_end - p.layer_begin;
+    return n_tokens * (2 * layers * p.layer_all_reduce_bytes_per_token + p.embed_all_reduce_bytes_per_token);
 }
 
 int64_t gather_bytes_per_step(const MemoryPlan& p, int64_t n_sample) {
@@ -161,6 +206,10 @@ int64_t gather_bytes_per_step(const MemoryPlan& p, int64_t n_sample) {
 std::vector<std::pair<std::string, double>> memory_plan_fields(const MemoryPlan& p) {
     return {
         {"tensor_parallel_size", p.tp},
+        {"pipeline_parallel_size", p.pp},
+        {"pp_rank", p.pp_rank},
+        {"layer_begin", p.layer_begin},
+        {"layer_end", p.layer_end},
         {"dtype_bytes", p.dtype_bytes},
         {"device_memory", p.device_memory},
         {"gpu_memory_utilization", p.gpu_memory_utilization},
@@ -179,6 +228,7 @@ std::vector<std::pair<std::string, double>> memory_plan_fields(const MemoryPlan&
         {"kv_bytes_per_token", double(p.kv_bytes_per_token)},
         {"block_bytes", double(p.block_bytes)},
         {"kv_budget", double(p.kv_budget)},
+        {"kv_blocks_local", double(p.kv_blocks_local)},
         {"kv_blocks", double(p.kv_blocks)},
         {"token_capacity", double(p.token_capacity)},
         {"max_concurrency", p.max_concurrency},
@@ -187,6 +237,8 @@ std::vector<std::pair<std::string, double>> memory_plan_fields(const MemoryPlan&
         {"embed_all_reduce_bytes_per_token", double(p.embed_all_reduce_bytes_per_token)},
         {"gathers_per_step", double(p.gathers_per_step)},
         {"gather_bytes_per_sample", double(p.gather_bytes_per_sample)},
+        {"stage_sends_per_step", double(p.stage_sends_per_step)},
+        {"stage_send_bytes_per_token", double(p.stage_send_bytes_per_token)},
     };
 }
 

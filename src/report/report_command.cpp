@@ -36,7 +36,8 @@ struct Reading {
     double all_reduce_calls = 0, all_reduce_bytes = 0, steps = 0, tokens_all_steps = 0, out_tokens = 0;
     double predicted_calls_per_step = 0, predicted_bytes = 0, duration = 0;
     std::vector<double> ttft, itl;
-    std::map<std::string, double> plan;
+    std::map<std::string, std::vector<double>> plan;  // lockstep plan's figures, one per pipeline stage
+    std::vector<double> pp_rank;
     std::vector<double> forward;
     // --profile-ops: per op kind, its seconds and calls on each rank (empty without).
     struct Op {
@@ -103,8 +104,11 @@ Reading read(const std::string& path) {
     std::sort(r.ops.begin(), r.ops.end(), [](const Reading::Op& a, const Reading::Op& b) {
         return a.seconds[0] > b.seconds[0];  // where rank 0's time went, most first
     });
-    for (const char* k : {"weight_bytes_sharded", "weight_bytes_replicated", "kv_blocks", "activation_bytes"})
-        if (f.has(std::string("/plan/") + k)) r.plan[k] = f.read_doubles(std::string("/plan/") + k)[0];
+    for (const char* k : {"weight_bytes_sharded", "weight_bytes_replicated", "kv_blocks", "kv_blocks_local"})
+        if (f.has(std::string("/plan/") + k)) r.plan[k] = f.read_doubles(std::string("/plan/") + k);
+    if (!r.plan.count("kv_blocks_local") && r.plan.count("kv_blocks"))  // before pipeline stages: one and the same
+        r.plan["kv_blocks_local"] = r.plan["kv_blocks"];
+    r.pp_rank = f.has("/ranks/pp_rank") ? f.read_doubles("/ranks/pp_rank") : std::vector<double>(r.sharded.size(), 0);
     return r;
 }
 
@@ -127,6 +131,21 @@ void print_ops(const Reading& r) {
     std::printf("  %-12s %10.4f %6.1f%%\n", "collectives", comm, 100 * comm / fwd);
     std::printf("  %-12s %10.4f %6.1f%%   (forward - ops - collectives: launching, staging, waiting)\n", "host",
                 r.forward[0] - ops - comm, 100 * (r.forward[0] - ops - comm) / fwd);
+}
+
+// lockstep plan's prediction next to each stage's first rank (rank 0 alone without pipeline stages).
+void print_plan(const Reading& r) {
+    const std::vector<double>& sharded = r.plan.at("weight_bytes_sharded");
+    std::printf("\nPlan (lockstep plan's prediction) vs measured:\n");
+    for (size_t s = 0; s < sharded.size(); s++) {
+        size_t rank = 0;
+        while (rank < r.pp_rank.size() && size_t(r.pp_rank[rank]) != s) rank++;
+        if (rank >= r.sharded.size()) break;  // an incomplete report has the driver's figures only
+        std::printf("  %srank %zu: weights %.0f vs %.0f bytes, KV blocks it could hold %.0f vs %.0f\n",
+                    sharded.size() > 1 ? cat("stage ", s, ", ").c_str() : "", rank,
+                    sharded[s] + r.plan.at("weight_bytes_replicated")[s], r.sharded[rank] + r.replicated[rank],
+                    r.plan.at("kv_blocks_local")[s], r.blocks[rank]);
+    }
 }
 
 void print_one(const Reading& r) {
@@ -177,11 +196,7 @@ void print_one(const Reading& r) {
     std::printf("\nLatency: TTFT p50 %.1f ms, ITL p50 %.2f ms p99 %.2f ms, %.0f output tokens in %.2f s\n",
                 percentile(r.ttft, 50) * 1e3, percentile(r.itl, 50) * 1e3, percentile(r.itl, 99) * 1e3,
                 r.out_tokens, r.duration);
-    if (r.plan.size() >= 3 && !r.sharded.empty())
-        std::printf("\nPlan (lockstep plan's prediction) vs measured, rank 0: weights %.0f vs %.0f bytes, "
-                    "KV blocks %.0f vs %.0f\n",
-                    r.plan.at("weight_bytes_sharded") + r.plan.at("weight_bytes_replicated"),
-                    r.sharded[0] + r.replicated[0], r.plan.at("kv_blocks"), r.blocks[0]);
+    if (r.plan.size() >= 3 && !r.sharded.empty()) print_plan(r);
 }
 
 void print_pair(const Reading& a, const Reading& b) {

@@ -69,7 +69,11 @@ void write_run_report(const std::string& path, const RunReport& r) {
         f.write("/requests/itl_offsets", itl_offsets);
 
         f.group("/plan");
-        for (const auto& [k, v] : r.plan) f.write("/plan/" + k, std::vector<double>{v});
+        for (size_t i = 0; !r.plan.empty() && i < r.plan[0].size(); i++) {  // /plan/<field>[stage]
+            std::vector<double> per_stage;
+            for (const Figures& stage : r.plan) per_stage.push_back(stage[i].second);
+            f.write("/plan/" + r.plan[0][i].first, per_stage);
+        }
     }
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);

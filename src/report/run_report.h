@@ -37,7 +37,7 @@ struct RunReport {
     std::vector<std::string> hosts, devices;     // [world_size]
     std::vector<StepRecord> steps;
     std::vector<RequestRecord> requests;
-    Figures plan;  // lockstep plan's prediction for this run's settings
+    std::vector<Figures> plan;  // lockstep plan's prediction for this run's settings, one per pipeline stage
 };
 
 // Writes `path` through a temporary name and a rename, so a reader never sees half a file.

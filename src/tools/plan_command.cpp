@@ -27,6 +27,7 @@ namespace po = boost::program_options;
 struct PlanOptions {
     std::string model;
     int tp = 1, pp = 1;
+    std::string layer_partition;
     std::string dtype = "float32";
     std::string device_memory;
     double gpu_memory_utilization = 0.9;
@@ -45,7 +46,9 @@ po::options_description describe(PlanOptions& o) {
         ("help,h", "show this help")
         ("model", po::value(&o.model)->required(), "model directory or its config.json")
         ("tensor-parallel-size", po::value(&o.tp)->default_value(1), "tensor-parallel ranks (-tp)")
-        ("pipeline-parallel-size", po::value(&o.pp)->default_value(1), "pipeline stages (-pp); only 1 for now")
+        ("pipeline-parallel-size", po::value(&o.pp)->default_value(1), "pipeline stages (-pp): a column each")
+        ("pipeline-layer-partition", po::value(&o.layer_partition),
+         "layers per stage, e.g. 10,14 (default: an even split)")
         ("device-memory", po::value(&o.device_memory)->required(),
          "memory of one rank's device, e.g. 24GB (an L4), 80GiB, 22.5GiB")
         ("gpu-memory-utilization", po::value(&o.gpu_memory_utilization)->default_value(0.9, "0.9"),
@@ -84,8 +87,6 @@ std::optional<MemoryPlanInput> parse(int argc, char** argv, PlanOptions& o) {
     }
     if (!flags.strays.empty()) raise("unexpected argument '", flags.strays[0], "'");
     ENSURE(o.pp >= 1, "--pipeline-parallel-size must be at least 1, got ", o.pp);
-    ENSURE(o.pp == 1, "--pipeline-parallel-size ", o.pp,
-           ": pipeline parallelism is not implemented yet in lockstep plan (plan one stage: -pp 1)");
 
     MemoryPlanInput in;
     in.tp = o.tp;
@@ -96,14 +97,11 @@ std::optional<MemoryPlanInput> parse(int argc, char** argv, PlanOptions& o) {
     in.max_model_len = o.max_model_len;
     in.max_num_seqs = o.max_num_seqs;
     in.max_num_batched_tokens = o.max_num_batched_tokens;
+    in.pp = o.pp;
+    in.layer_partition = o.layer_partition;
     ENSURE(o.tp >= 1, "--tensor-parallel-size must be at least 1, got ", o.tp);
     in.cfg = load_model_config(o.model);  // names the file and field at fault
     return in;
-}
-
-void row(const std::string& what, int64_t bytes, const std::string& note = "") {
-    const std::string tail = note.empty() ? "" : "  " + note;
-    std::printf("  %-58s %16lld%s\n", what.c_str(), static_cast<long long>(bytes), tail.c_str());
 }
 
 // format_bytes, with a sign: a budget is negative when the weights alone do not fit.
@@ -115,67 +113,104 @@ std::string fmt(const char* f, double v) {
     return buf;
 }
 
-void print_table(const PlanOptions& o, const MemoryPlanInput& in, const MemoryPlan& p) {
+// One line of figures: a column per stage, and with one stage a readable size after it.
+struct Table {
+    const std::vector<MemoryPlan>& stages;
+    void row(const std::string& what, int64_t (*get)(const MemoryPlan&), bool readable = false) const {
+        std::printf("  %-58s", what.c_str());
+        for (const MemoryPlan& p : stages) std::printf(" %16lld", static_cast<long long>(get(p)));
+        if (readable && stages.size() == 1) std::printf("  %s", human(double(get(stages[0]))).c_str());
+        std::printf("\n");
+    }
+};
+
+void print_table(const PlanOptions& o, const MemoryPlanInput& in, const std::vector<MemoryPlan>& stages) {
     const ModelConfig& c = in.cfg;
+    const MemoryPlan& p = stages[0];  // the settings, alike in every stage
+    const bool one = stages.size() == 1;
     std::printf("lockstep plan: %s\n", c.source.c_str());
     std::printf("  OPT, %d layers, hidden %d, %d heads, ffn %d, vocab %d, %s%s\n", c.n_layers, c.d_model, c.n_heads,
                 c.d_ff, c.n_vocab, c.pre_ln ? "pre-LN" : "post-LN",
                 c.has_projection() ? cat(", word_embed_proj_dim ", c.d_embed).c_str() : "");
-    std::printf("  tp %d, pp 1, dtype %s (%d bytes), device %s (%.0f bytes) x %g, block size %d,\n", p.tp,
+    std::printf("  tp %d, pp %d, dtype %s (%d bytes), device %s (%.0f bytes) x %g, block size %d,\n", p.tp, p.pp,
                 o.dtype.c_str(), p.dtype_bytes, format_bytes(p.device_memory).c_str(), p.device_memory,
                 p.gpu_memory_utilization, p.block_size);
     std::printf("  max_model_len %d, max_num_batched_tokens %d, max_num_seqs %d\n\n", p.max_model_len,
                 p.max_num_batched_tokens, p.max_num_seqs);
 
-    std::printf("%-61s%16s\n", cat("per rank (tp ", p.tp, ": every rank of the group alike)").c_str(), "bytes");
-    row("weights", p.weight_bytes, format_bytes(double(p.weight_bytes)));
-    row("  sharded (1/tp of each split tensor)", p.weight_bytes_sharded);
-    row("  replicated (norms, positions, row-parallel biases)", p.weight_bytes_replicated);
-    row(cat("activation peak (profiled at ", p.max_num_batched_tokens, " tokens)"), p.activation_bytes,
-        format_bytes(double(p.activation_bytes)));
-    row(cat("  workspace (", p.max_num_batched_tokens, " rows)"), p.workspace_bytes);
-    row(cat("  step arrays + logits (", p.profile_tokens, " tokens, ", p.profile_seqs, " sampled)"), p.transient_bytes);
-    row(cat("KV budget = ", p.gpu_memory_utilization, " x device - weights - activations"), p.kv_budget,
-        human(double(p.kv_budget)));
-    row(cat("KV bytes per token (2 x ", c.n_layers, " layers x ", c.d_model / p.tp, " x ", p.dtype_bytes, " B)"),
-        p.kv_bytes_per_token);
-    row(cat("bytes per block (", p.block_size, " tokens)"), p.block_bytes);
-    row("# KV blocks (per worker)", p.kv_blocks);
-    row("token capacity", p.token_capacity,
-        "KV cache " + format_bytes(double(p.token_capacity * p.kv_bytes_per_token)));
+    std::printf("%-60s", one ? cat("per rank (tp ", p.tp, ": every rank of the group alike)").c_str()
+                             : cat("per rank of each stage (tp ", p.tp, " ranks alike)").c_str());
+    for (const MemoryPlan& s : stages)
+        std::printf(" %16s", one ? "bytes" : cat("stage ", s.pp_rank, " [", s.layer_begin, ",", s.layer_end, ")").c_str());
+    std::printf("\n");
+    const Table t{stages};
+    t.row("weights", [](const MemoryPlan& s) { return s.weight_bytes; }, true);
+    t.row("  sharded (1/tp of each split tensor)", [](const MemoryPlan& s) { return s.weight_bytes_sharded; });
+    t.row("  replicated (norms, positions, row-parallel biases)",
+          [](const MemoryPlan& s) { return s.weight_bytes_replicated; });
+    t.row(cat("activation peak (profiled at ", p.max_num_batched_tokens, " tokens)"),
+          [](const MemoryPlan& s) { return s.activation_bytes; }, true);
+    t.row(cat("  workspace (", p.max_num_batched_tokens, " rows)"), [](const MemoryPlan& s) { return s.workspace_bytes; });
+    t.row(one ? cat("  step arrays + logits (", p.profile_tokens, " tokens, ", p.profile_seqs, " sampled)")
+              : std::string("  step arrays (+ logits on the last stage)"),
+          [](const MemoryPlan& s) { return s.transient_bytes; });
+    t.row(cat("KV budget = ", p.gpu_memory_utilization, " x device - weights - activations"),
+          [](const MemoryPlan& s) { return s.kv_budget; }, true);
+    t.row(one ? cat("KV bytes per token (2 x ", c.n_layers, " layers x ", c.d_model / p.tp, " x ", p.dtype_bytes, " B)")
+              : cat("KV bytes per token (2 x its layers x ", c.d_model / p.tp, " x ", p.dtype_bytes, " B)"),
+          [](const MemoryPlan& s) { return s.kv_bytes_per_token; });
+    t.row(cat("bytes per block (", p.block_size, " tokens)"), [](const MemoryPlan& s) { return s.block_bytes; });
+    if (!one) t.row("KV blocks this stage could hold", [](const MemoryPlan& s) { return s.kv_blocks_local; });
+    t.row(one ? "# KV blocks (per worker)" : "# KV blocks (per worker: the fewest of any stage)",
+          [](const MemoryPlan& s) { return s.kv_blocks; });
+    t.row("token capacity", [](const MemoryPlan& s) { return s.token_capacity; });
+    t.row("KV cache (token capacity x bytes per token)",
+          [](const MemoryPlan& s) { return s.token_capacity * s.kv_bytes_per_token; }, true);
     std::printf("  %-58s %16s\n\n", cat("maximum concurrency for ", p.max_model_len, " tokens per request").c_str(),
                 fmt("%.2fx", p.max_concurrency).c_str());
 
     std::printf("per step of n tokens, s of them sampled (a decode step: n = s = running sequences)\n");
-    if (p.tp == 1) {
-        std::printf("  no collectives at tp 1\n");
-    } else {
-        std::printf("  all-reduces: %lld = 2 x %d layers + 1 (embedding), each n x %d x %d bytes\n",
-                    static_cast<long long>(p.all_reduces_per_step), c.n_layers, c.d_model, p.dtype_bytes);
-        if (c.has_projection())
-            std::printf("    (the embedding's is n x %d x %d bytes: word_embed_proj_dim)\n", c.d_embed, p.dtype_bytes);
-        std::printf("  logits gather to tp_rank 0 (fp32): s x %lld x %d ranks x 4 bytes\n",
-                    static_cast<long long>(p.gather_bytes_per_sample / p.tp / 4), p.tp);
-        for (int64_t s : {int64_t(1), int64_t(p.max_num_seqs)})
-            std::printf("  decode step of %lld sequence(s): all-reduces %lld bytes, gather %lld bytes\n",
-                        static_cast<long long>(s), static_cast<long long>(all_reduce_bytes_per_step(p, s)),
-                        static_cast<long long>(gather_bytes_per_step(p, s)));
+    for (const MemoryPlan& s : stages) {
+        const int layers = s.layer_end - s.layer_begin;
+        const std::string who = one ? "" : cat("stage ", s.pp_rank, ", ");
+        if (p.tp == 1) {
+            std::printf("  %sno collectives at tp 1\n", who.c_str());
+        } else {
+            std::printf("  %sall-reduces: %lld = 2 x %d layers%s, each n x %d x %d bytes\n", who.c_str(),
+                        static_cast<long long>(s.all_reduces_per_step), layers,
+                        s.pp_rank == 0 ? " + 1 (embedding)" : "", c.d_model, s.dtype_bytes);
+            if (c.has_projection() && s.pp_rank == 0)
+                std::printf("    (the embedding's is n x %d x %d bytes: word_embed_proj_dim)\n", c.d_embed,
+                            s.dtype_bytes);
+            if (s.gathers_per_step)
+                std::printf("  %slogits gather to tp_rank 0 (fp32): s x %lld x %d ranks x 4 bytes\n", who.c_str(),
+                            static_cast<long long>(s.gather_bytes_per_sample / p.tp / 4), p.tp);
+            for (int64_t n : {int64_t(1), int64_t(p.max_num_seqs)})
+                std::printf("  %sdecode step of %lld sequence(s): all-reduces %lld bytes, gather %lld bytes\n",
+                            who.c_str(), static_cast<long long>(n),
+                            static_cast<long long>(all_reduce_bytes_per_step(s, n)),
+                            static_cast<long long>(gather_bytes_per_step(s, n)));
+        }
+        if (s.stage_sends_per_step)
+            std::printf("  %shidden states to stage %d: n x %d x %d bytes from each rank to its peer\n", who.c_str(),
+                        s.pp_rank + 1, c.d_model, s.dtype_bytes);
     }
-    if (!p.fits())
-        std::printf("\ndoes not fit: %g x %s leaves %s after the weights and activations, less than one block "
-                    "(%lld bytes);\nthe engine would stop with \"no memory left for the KV cache\". Raise -tp or "
+    if (!p.fits()) {
+        size_t worst = 0;
+        for (size_t i = 0; i < stages.size(); i++)
+            if (stages[i].kv_blocks_local < stages[worst].kv_blocks_local) worst = i;
+        const MemoryPlan& w = stages[worst];
+        std::printf("\ndoes not fit: %s%g x %s leaves %s after the weights and activations, less than one block "
+                    "(%lld bytes);\nthe engine would stop with \"no memory left for the KV cache\". Raise -tp%s or "
                     "--device-memory.\n",
-                    p.gpu_memory_utilization, format_bytes(p.device_memory).c_str(),
-                    human(double(p.kv_budget)).c_str(),
-                    static_cast<long long>(p.block_bytes));
+                    one ? "" : cat("on stage ", worst, ", ").c_str(), w.gpu_memory_utilization,
+                    format_bytes(w.device_memory).c_str(), human(double(w.kv_budget)).c_str(),
+                    static_cast<long long>(w.block_bytes), one ? "" : ", -pp");
+    }
 }
 
-void print_json(const PlanOptions& o, const MemoryPlanInput& in, const MemoryPlan& p) {
+nlohmann::json plan_json(const MemoryPlan& p) {
     nlohmann::json j;
-    j["model"] = o.model;
-    j["config"] = in.cfg.source;
-    j["dtype"] = o.dtype;
-    j["pipeline_parallel_size"] = 1;
     for (const auto& [name, value] : memory_plan_fields(p)) {
         // Counts and bytes as integers (exact below 2^53); fractions such as the utilization as they are.
         if (value == std::floor(value) && std::fabs(value) < 0x1p53)
@@ -183,12 +218,23 @@ void print_json(const PlanOptions& o, const MemoryPlanInput& in, const MemoryPla
         else
             j[name] = value;
     }
-    j["fits"] = p.fits();
     j["decode_step_1_seq"] = {{"all_reduce_bytes", all_reduce_bytes_per_step(p, 1)},
                               {"gather_bytes", gather_bytes_per_step(p, 1)}};
     j["decode_step_max_num_seqs"] = {{"n_seqs", p.max_num_seqs},
                                      {"all_reduce_bytes", all_reduce_bytes_per_step(p, p.max_num_seqs)},
                                      {"gather_bytes", gather_bytes_per_step(p, p.max_num_seqs)}};
+    return j;
+}
+
+// The first stage's figures at the top level (all of them with one stage), and every stage's in "stages".
+void print_json(const PlanOptions& o, const MemoryPlanInput& in, const std::vector<MemoryPlan>& stages) {
+    nlohmann::json j = plan_json(stages[0]);
+    j["model"] = o.model;
+    j["config"] = in.cfg.source;
+    j["dtype"] = o.dtype;
+    j["fits"] = stages[0].fits();
+    j["stages"] = nlohmann::json::array();
+    for (const MemoryPlan& s : stages) j["stages"].push_back(plan_json(s));
     std::cout << j.dump(2) << "\n";
 }
 
@@ -197,21 +243,21 @@ void print_json(const PlanOptions& o, const MemoryPlanInput& in, const MemoryPla
 int plan_main(int argc, char** argv) {
     PlanOptions o;
     MemoryPlanInput in;
-    MemoryPlan p;
+    std::vector<MemoryPlan> stages;
     try {
         std::optional<MemoryPlanInput> parsed = parse(argc, argv, o);
         if (!parsed) return 0;
         in = *parsed;
-        p = make_memory_plan(in);
+        stages = make_stage_plans(in);
     } catch (const Error& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 2;
     }
     if (o.json)
-        print_json(o, in, p);
+        print_json(o, in, stages);
     else
-        print_table(o, in, p);
-    return p.fits() ? 0 : 1;
+        print_table(o, in, stages);
+    return stages[0].fits() ? 0 : 1;
 }
 
 }  // namespace ls

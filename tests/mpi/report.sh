@@ -2,7 +2,8 @@
 # The HDF5 report: written at tp 1 and 2, readable with h5py (and h5dump), its figures consistent with the
 # sharding math (2L+1 all-reduces per step of tokens × hidden × 4 bytes; sharded bytes summing to TP=1's);
 # `lockstep report` reads one file and two side by side; a driver failure after loading leaves an incomplete
-# report. usage: report.sh LOCKSTEP SHARED_DIR WORKDIR
+# report; at tp 2 × pp 2 with an uneven split, lockstep plan's per-stage prediction matches every rank. usage:
+# report.sh LOCKSTEP SHARED_DIR WORKDIR
 set -eu
 bin=$1; shared=$2; work=$3
 here=$(dirname "$0")
@@ -56,6 +57,28 @@ grep -q "all-reduces per step on rank 0: 5.00 measured" "$work/report-tp2.txt"
 grep -q "each rank holds 0.501 of one copy" "$work/report-tp2.txt"
 "$bin" report "$work/tp1.h5" "$work/tp2.h5" | tee "$work/report-pair.txt"
 grep -q "B / A: weights per rank 0.50" "$work/report-pair.txt"
+# Pipeline stages, split unevenly: lockstep plan's prediction for each stage against each of its ranks.
+"$here/lsrun.sh" 4 "$bin" generate --model "$shared/models/opt-tiny-16h" --quiet --temperature 0 --max-tokens 8 \
+    --prompt "Hello" -tp 2 -pp 2 --pipeline-layer-partition 1,3 --device-memory 256MiB --report "$work/pp2.h5" \
+    2> "$work/pp2.log" || { cat "$work/pp2.log"; exit 1; }
+/usr/bin/python3 - "$work/pp2.h5" <<'PY'
+import h5py, sys
+f = h5py.File(sys.argv[1])
+pl, r = f["plan"], f["ranks"]
+assert len(pl["weight_bytes_sharded"]) == 2, "one plan per stage"
+for i in range(len(r["world_rank"])):
+    s = int(r["pp_rank"][i])
+    assert (pl["layer_begin"][s], pl["layer_end"][s]) == (r["layer_begin"][i], r["layer_end"][i])
+    assert pl["weight_bytes_sharded"][s] == r["weight_bytes_sharded"][i], (i, pl["weight_bytes_sharded"][s], r["weight_bytes_sharded"][i])
+    assert pl["weight_bytes_replicated"][s] == r["weight_bytes_replicated"][i]
+    assert abs(pl["kv_blocks_local"][s] / r["kv_blocks_local"][i] - 1) <= 0.05, (i, pl["kv_blocks_local"][s], r["kv_blocks_local"][i])
+    assert abs(pl["kv_blocks"][s] / r["kv_blocks"][i] - 1) <= 0.05
+print(f"pp2: plan predicted each stage's weights ({pl['weight_bytes_sharded'][0] + pl['weight_bytes_replicated'][0]:.0f} and "
+      f"{pl['weight_bytes_sharded'][1] + pl['weight_bytes_replicated'][1]:.0f} bytes, measured the same) and the KV blocks "
+      f"each could hold ({pl['kv_blocks_local'][0]:.0f} and {pl['kv_blocks_local'][1]:.0f}; measured "
+      f"{r['kv_blocks_local'][0]:.0f} and {r['kv_blocks_local'][2]:.0f})")
+PY
+"$bin" report "$work/pp2.h5" | grep "stage 1, rank 2: weights"
 # The committed example reports stay readable by the current reader.
 src=$(cd "$here/../.." && pwd)
 "$bin" report "$src/results/example-reports/opt-125m-bench32-tp1.h5" "$src/results/example-reports/opt-125m-bench32-tp2.h5" \

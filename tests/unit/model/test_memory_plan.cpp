@@ -74,19 +74,21 @@ Buffer upload(Backend& be, const std::vector<int32_t>& v, std::initializer_list<
     return b;
 }
 
-// Loads tp_rank's shards and runs the profiling pass; the figures the engine would log for that rank.
-Measured measure(const std::string& dir, int tp, int tp_rank, const Settings& st) {
+// Loads the shards of tp_rank in stage pp_rank of pp and runs the profiling pass; the figures the engine would
+// log for that rank.
+Measured measure(const std::string& dir, int tp, int tp_rank, const Settings& st, int pp = 1, int pp_rank = 0,
+                 const std::string& partition = "") {
     const ModelConfig cfg = load_model_config(dir);
     const int max_model_len = st.max_model_len ? st.max_model_len : cfg.max_positions;
     const int max_tokens = st.max_num_batched_tokens ? st.max_num_batched_tokens : std::max(max_model_len, 2048);
     CpuBackend be(1, 1e9);
-    FakeCommunicator comm(tp_rank, tp);
+    FakeCommunicator comm(tp_rank, tp), stages(pp_rank, pp);  // stage hand-offs do nothing either
     const Checkpoint ckpt = Checkpoint::open(dir);
-    const PipelineStage stage{{0, cfg.n_layers}, 0, 1, nullptr};
+    const PipelineStage stage{stage_layers(cfg.n_layers, pp, pp_rank, partition), pp_rank, pp, &stages};
     OptModel model(cfg, be, comm, stage, ckpt, max_tokens);
 
     const ProfileStep s = profile_step(max_model_len, max_tokens, st.max_num_seqs, st.block_size);
-    KvCache kv = make_kv_cache(be, cfg.n_layers, s.n_blocks, st.block_size, model.d_local());
+    KvCache kv = make_kv_cache(be, stage.layers.size(), s.n_blocks, st.block_size, model.d_local());
     be.reset_peak();
     const int64_t before = be.memory_usage().allocated;
     const int64_t n = int64_t(s.token_ids.size()), n_seqs = int64_t(s.sample_rows.size());
@@ -102,7 +104,7 @@ Measured measure(const std::string& dir, int tp, int tp_rank, const Settings& st
     return {model.weight_bytes(), model.activation_bytes() + (be.memory_usage().peak - before)};
 }
 
-MemoryPlan plan_for(const std::string& dir, int tp, const Settings& st, int dtype_bytes = 4) {
+MemoryPlanInput input_for(const std::string& dir, int tp, const Settings& st, int dtype_bytes = 4) {
     MemoryPlanInput in;
     in.cfg = load_model_config(dir);
     in.tp = tp;
@@ -113,7 +115,41 @@ MemoryPlan plan_for(const std::string& dir, int tp, const Settings& st, int dtyp
     in.max_model_len = st.max_model_len;
     in.max_num_batched_tokens = st.max_num_batched_tokens;
     in.max_num_seqs = st.max_num_seqs;
-    return make_memory_plan(in);
+    return in;
+}
+
+MemoryPlan plan_for(const std::string& dir, int tp, const Settings& st, int dtype_bytes = 4) {
+    return make_memory_plan(input_for(dir, tp, st, dtype_bytes));
+}
+
+// Every stage of tp × pp: the plan's weights and activation peak are what each stage's ranks measure, and the
+// KV blocks every rank uses are the fewest any stage could hold.
+void check_every_stage(const std::string& dir, int tp, int pp, const std::string& partition = "") {
+    MemoryPlanInput in = input_for(dir, tp, {});
+    in.pp = pp;
+    in.layer_partition = partition;
+    const std::vector<MemoryPlan> stages = make_stage_plans(in);
+    REQUIRE(int(stages.size()) == pp);
+    int64_t fewest = stages[0].kv_blocks_local;
+    for (int s = 0; s < pp; s++) {
+        const MemoryPlan& p = stages[size_t(s)];
+        const LayerRange layers = stage_layers(in.cfg.n_layers, pp, s, partition);
+        CHECK(p.layer_begin == layers.begin);
+        CHECK(p.layer_end == layers.end);
+        fewest = std::min(fewest, p.kv_blocks_local);
+        for (int tp_rank = 0; tp_rank < tp; tp_rank++) {
+            CAPTURE(dir);
+            CAPTURE(tp);
+            CAPTURE(pp);
+            CAPTURE(s);
+            CAPTURE(tp_rank);
+            const Measured m = measure(dir, tp, tp_rank, {}, pp, s, partition);
+            CHECK(p.weight_bytes_sharded == m.weights.sharded);
+            CHECK(p.weight_bytes_replicated == m.weights.replicated);
+            CHECK(p.activation_bytes == m.activation);
+        }
+    }
+    for (const MemoryPlan& p : stages) CHECK(p.kv_blocks == fewest);
 }
 
 void check_every_rank(const std::string& dir, const std::vector<int>& tps, const Settings& st) {
@@ -223,6 +259,13 @@ TEST_CASE("memory plan: opt-tiny's weights and activation peak equal the engine'
     check_every_rank(kTiny, {4}, {128, 2048, 3, 5});   // max_num_seqs binds; blocks of 5 tokens
 }
 
+TEST_CASE("memory plan: pipeline stages, each stage's weights and activation peak equal the engine's") {
+    check_every_stage(kTiny, 1, 2);
+    check_every_stage(kTiny, 2, 2);
+    check_every_stage(kTiny16h, 2, 4);
+    check_every_stage(kTiny16h, 4, 3, "1,2,1");
+}
+
 TEST_CASE("memory plan: opt-tiny-16h up to tp 8") {
     check_every_rank(kTiny16h, {1, 2, 4, 8}, {});
 }
@@ -234,6 +277,7 @@ TEST_CASE("memory plan: post-LN blocks, the embedding projection and a padded vo
     check_every_rank(dir, {1, 2, 3, 4}, {});
     check_every_rank(dir, {3}, {40, 100, 16, 16});  // 40, 40, 20 tokens
     check_every_rank(dir, {4}, {64, 300, 3, 7});
+    check_every_stage(dir, 2, 2);  // project_in on the first stage, project_out on the last
     const MemoryPlan p = plan_for(dir, 4, {});
     CHECK(p.embed_all_reduce_bytes_per_token == 32 * 4);  // word_embed_proj_dim, not hidden_size
     CHECK(p.gather_bytes_per_sample == 251 * 4 * 4);      // ceil(1001 / 4) rows per rank
@@ -324,8 +368,12 @@ TEST_CASE("lockstep plan: exit codes and messages of the command line") {
     CHECK(out.find("1320255488") != std::string::npos);
     CHECK(run_plan(model + "-tp 2 --json", out) == 0);
     CHECK(out.find("\"weight_bytes_sharded\"") != std::string::npos);
-    CHECK(run_plan(model + "-tp 2 -pp 2", out) == 2);
-    CHECK(out.find("pipeline parallelism is not implemented yet") != std::string::npos);
+    CHECK(run_plan(model + "-tp 2 -pp 2", out) == 0);
+    CHECK(out.find("stage 1 [12,24)") != std::string::npos);
+    CHECK(run_plan(model + "-tp 2 -pp 2 --json", out) == 0);
+    CHECK(out.find("\"stages\"") != std::string::npos);
+    CHECK(run_plan(model + "-pp 2 --pipeline-layer-partition 10,10", out) == 2);
+    CHECK(out.find("--pipeline-layer-partition") != std::string::npos);
     CHECK(run_plan(model + "-tp 2 --dtype int8", out) == 2);
     CHECK(out.find("--dtype") != std::string::npos);
     CHECK(run_plan(model + "-tp 3", out) == 2);
