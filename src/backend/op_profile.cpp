@@ -4,6 +4,11 @@ namespace ls {
 
 const char* op_kind_name(OpKind k) {
     switch (k) {
+        case OpKind::QkvProj: return "qkv_proj";
+        case OpKind::OutProj: return "out_proj";
+        case OpKind::Fc1: return "fc1";
+        case OpKind::Fc2: return "fc2";
+        case OpKind::LmHead: return "lm_head";
         case OpKind::Linear: return "linear";
         case OpKind::Attention: return "attention";
         case OpKind::WriteKv: return "write_kv";
@@ -17,6 +22,15 @@ const char* op_kind_name(OpKind k) {
 }
 
 ProfilingBackend::ProfilingBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
+
+void ProfilingBackend::name_weights(const std::vector<std::pair<const void*, std::string>>& weights) {
+    for (const auto& [data, role] : weights) {
+        OpKind kind = OpKind::Linear;
+        for (OpKind k : {OpKind::QkvProj, OpKind::OutProj, OpKind::Fc1, OpKind::Fc2, OpKind::LmHead})
+            if (role == op_kind_name(k)) kind = k;
+        weight_kinds_[data] = kind;
+    }
+}
 
 template <class F>
 void ProfilingBackend::timed(OpKind kind, F&& op) {
@@ -69,7 +83,8 @@ void ProfilingBackend::copy_to_host(void* dst, const Tensor& src) {
     timed(OpKind::Copy, [&] { inner_->copy_to_host(dst, src); });
 }
 void ProfilingBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
-    timed(OpKind::Linear, [&] { inner_->linear(y, x, w, bias); });
+    const auto named = weight_kinds_.find(w.data);
+    timed(named == weight_kinds_.end() ? OpKind::Linear : named->second, [&] { inner_->linear(y, x, w, bias); });
 }
 void ProfilingBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                   float eps) {

@@ -8,6 +8,9 @@
 #include <array>
 #include <deque>
 #include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -15,7 +18,12 @@
 namespace ls {
 
 enum class OpKind : int {
-    Linear,       // cuBLAS / OpenBLAS GEMMs: QKV, out_proj, fc1, fc2, the LM head
+    QkvProj,      // the GEMMs (cuBLAS / OpenBLAS), by the role of their weight (name_weights): q, k and v
+    OutProj,
+    Fc1,
+    Fc2,
+    LmHead,       // the tied embedding table, as the LM head's weight
+    Linear,       // any other GEMM (opt-350m's project_in/out, or weights not named)
     Attention,    // paged attention over the KV cache
     WriteKv,      // this step's K/V into their slots
     LayerNorm,
@@ -42,6 +50,9 @@ public:
     const OpProfile& profile(bool wait = true);
     void reset();
     Backend& inner() { return *inner_; }
+    // GEMMs whose weight starts at one of these addresses count under the role named beside it ("qkv_proj",
+    // "out_proj", "fc1", "fc2", "lm_head"; other names count as "linear"): OptModel::linear_weights().
+    void name_weights(const std::vector<std::pair<const void*, std::string>>& weights);
 
     std::string name() const override { return inner_->name(); }
     DType compute_dtype() const override { return inner_->compute_dtype(); }
@@ -83,6 +94,7 @@ private:
 
     std::unique_ptr<Backend> inner_;  // first: it outlives the stopwatches, whose events are its device's
     OpProfile profile_{};
+    std::unordered_map<const void*, OpKind> weight_kinds_;
     std::deque<Pending> pending_;                  // started, not yet read, in stream order
     std::vector<std::unique_ptr<Stopwatch>> idle_;  // read, ready for the next op
 };

@@ -147,6 +147,7 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     const auto t0 = Clock::now();
     rt.ckpt = std::make_unique<Checkpoint>(Checkpoint::open(o.model));
     rt.model = std::make_unique<OptModel>(rt.cfg, *rt.be, *rt.tp, rt.stage, *rt.ckpt, rt.max_num_batched_tokens);
+    if (rt.profile) rt.profile->name_weights(rt.model->linear_weights());
     const double load_s = rt.load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     const WeightBytes wb = rt.model->weight_bytes();
     log_worker("model weights take ", format_bytes(double(wb.total())), " (", wb.total(), " bytes: sharded ",

@@ -167,6 +167,21 @@ void OptModel::layer_forward(const OptDecoderLayer& L, int layer, const StepInpu
     if (!cfg_.pre_ln) layer_norm(h, h, L.final_layer_norm);
 }
 
+std::vector<std::pair<const void*, std::string>> OptModel::linear_weights() const {
+    std::vector<std::pair<const void*, std::string>> w;
+    for (const OptDecoderLayer& L : layers_) {
+        for (const ColumnParallelLinear* q : {&L.q_proj, &L.k_proj, &L.v_proj})
+            w.push_back({q->weight.tensor().data, "qkv_proj"});
+        w.push_back({L.out_proj.weight.tensor().data, "out_proj"});
+        w.push_back({L.fc1.weight.tensor().data, "fc1"});
+        w.push_back({L.fc2.weight.tensor().data, "fc2"});
+    }
+    if (stage_.last()) w.push_back({embed_tokens_.table.tensor().data, "lm_head"});  // tied: its GEMM reads the table
+    if (!project_in_.empty()) w.push_back({project_in_.tensor().data, "project_in"});
+    if (!project_out_.empty()) w.push_back({project_out_.tensor().data, "project_out"});
+    return w;
+}
+
 // Through the Backend's copies and exact sign flips, so it works on every backend and dtype.
 std::string OptModel::corrupt_shard_for_test() {
     OptDecoderLayer& L = layers_.front();

@@ -64,6 +64,9 @@ public:
     int64_t d_local() const { return int64_t(n_heads_local_) * cfg_.d_head(); }  // this rank's q/k/v width
     const WeightBytes& weight_bytes() const { return weight_bytes_; }
     int64_t activation_bytes() const;  // the workspace, sized for max_tokens
+    // The weights of this rank's GEMMs by role ("qkv_proj", "out_proj", "fc1", "fc2", "lm_head", "project_in",
+    // "project_out"): --profile-ops counts each GEMM under its weight's role.
+    std::vector<std::pair<const void*, std::string>> linear_weights() const;
     // --inject-fault kind=corrupt-shard: negates this rank's shards of out_proj and fc2 in its stage's first
     // layer (only this rank's slice, as a sharding bug would). Returns what it changed, for the warning.
     std::string corrupt_shard_for_test();

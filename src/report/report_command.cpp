@@ -121,6 +121,7 @@ void print_ops(const Reading& r) {
                 "slowest rank");
     double ops = 0;
     for (const Reading::Op& op : r.ops) {
+        if (*std::max_element(op.calls.begin(), op.calls.end()) == 0) continue;  // e.g. no projections in this model
         ops += op.seconds[0];
         const size_t slow = size_t(std::max_element(op.seconds.begin(), op.seconds.end()) - op.seconds.begin());
         std::printf("  %-12s %10.4f %6.1f%% %9.0f %12.1f   rank %zu: %.4f s\n", op.name.c_str(), op.seconds[0],

@@ -95,6 +95,15 @@ TEST_CASE("profiling backend: each op counted to its kind, timed by the device's
     CHECK(of(be.profile(), OpKind::Linear).calls == 0);
     CHECK(of(be.profile(), OpKind::LayerNorm).seconds == 0);
 
+    // GEMMs count under their weight's role; a weight not named, or of another role, is "linear".
+    float fc1_weight = 0, proj_weight = 0;
+    be.name_weights({{&fc1_weight, "fc1"}, {&proj_weight, "project_in"}});
+    be.linear(t, t, make_tensor(&fc1_weight, DType::F32, {1, 1}), nullptr);
+    be.linear(t, t, make_tensor(&proj_weight, DType::F32, {1, 1}), nullptr);
+    be.linear(t, t, t, nullptr);
+    CHECK(of(be.profile(), OpKind::Fc1).calls == 1);
+    CHECK(of(be.profile(), OpKind::Linear).calls == 2);
+
     CHECK_FALSE(be.supports_graphs());  // the engine then runs every step eagerly
     CHECK_THROWS(be.begin_capture());
     CHECK(std::string(op_kind_name(OpKind::WriteKv)) == "write_kv");
