@@ -48,7 +48,8 @@ def main():
 
     compute, comm, wait = r["compute_seconds"][:], r["comm_seconds"][:], r["plan_wait_seconds"][:]
     # With --profile-ops, compute splits into the op kinds the device timed and the host's remainder.
-    ops = sorted((k[3:-8], r[k][:]) for k in r if k.startswith("op_") and k.endswith("_seconds") and r[k][:].any())
+    ops = sorted((k[3:-6], r[k[:-6] + "_seconds"][:]) for k in r
+                 if k.startswith("op_") and k.endswith("_calls") and r[k][:].any())
     ops.sort(key=lambda kv: -kv[1].sum())
     if ops:
         compute_parts = ops + [("host: launching, staging", compute - sum(v for _, v in ops))]

@@ -1,5 +1,7 @@
 #include "backend/op_profile.h"
 
+#include <chrono>
+
 namespace ls {
 
 const char* op_kind_name(OpKind k) {
@@ -41,9 +43,11 @@ void ProfilingBackend::timed(OpKind kind, F&& op) {
         w = std::move(idle_.back());
         idle_.pop_back();
     }
+    const auto t0 = std::chrono::steady_clock::now();
     w->start();
     op();
     w->stop();
+    profile_[size_t(kind)].host_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     pending_.push_back({std::move(w), kind});
     profile_[size_t(kind)].calls++;
     // Read what the device has finished, without waiting; a step that queues thousands of ops ahead of the

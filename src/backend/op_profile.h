@@ -1,9 +1,10 @@
 // --profile-ops: where a rank's forward time goes, op by op. ProfilingBackend wraps the rank's backend and
-// brackets every op the model issues with a Stopwatch of that backend, so the figure is the device's own time
-// for the op (CUDA events on the stream on a GPU; the wall clock on the CPU, whose ops are synchronous), not
-// the host's launch time. On a GPU the sum of the ops and the collectives, set against the forward's wall
-// time, shows how much of a step the host spent launching rather than the GPU computing: the gap CUDA graphs
-// close. Graphs are off while profiling (a graph replays as one launch, with nothing between its ops to time).
+// brackets every op the model issues with a Stopwatch of that backend: CUDA events on the stream on a GPU (the
+// wall clock on the CPU, whose ops are synchronous). It also times how long each call takes to return on the
+// host. When the GPU keeps ahead of the host, the two differ: the device time is the kernel's. When the GPU
+// waits for the host (small decode batches), the start event fires as it is recorded, so the device time
+// includes the op's own launch and comes close to the host time: the op is launch-bound, the cost CUDA graphs
+// remove. Graphs are off while profiling (a graph replays as one launch, with nothing between its ops to time).
 #pragma once
 #include <array>
 #include <deque>
@@ -36,7 +37,8 @@ const char* op_kind_name(OpKind k);  // "linear", "attention", "write_kv", ...
 
 struct OpStats {
     int64_t calls = 0;
-    double seconds = 0;
+    double seconds = 0;       // on the device, between the op's stopwatch events
+    double host_seconds = 0;  // until each call returned on the host (the launch, on a GPU)
 };
 using OpProfile = std::array<OpStats, size_t(OpKind::kCount)>;
 

@@ -119,7 +119,9 @@ int run_bench(const RunOptions& o) {
     // Every rank measures at once, as they stream their weights at once during decode.
     MPI_CALL(MPI_Barrier(g.world_comm));
     const bool on_device = !rt->be->host_memory();
-    const Bandwidth bw = on_device ? measure_device_bandwidth(*rt->be) : measure_bandwidth();
+    // Past the profiler (--profile-ops): these copies are not the model's ops.
+    const Bandwidth bw = on_device ? measure_device_bandwidth(rt->profile ? rt->profile->inner() : *rt->be)
+                                   : measure_bandwidth();
     // A decode step reads every weight this rank holds except the position table (one row per token), which
     // the first pipeline stage holds.
     const double pos_table =

@@ -64,6 +64,7 @@ Figures rank_figures(const Runtime& rt, const EngineStats& st, bool finished) {
         for (int k = 0; k < int(OpKind::kCount); k++) {
             f.push_back({cat("op_", op_kind_name(OpKind(k)), "_calls"), double(p[size_t(k)].calls)});
             f.push_back({cat("op_", op_kind_name(OpKind(k)), "_seconds"), p[size_t(k)].seconds});
+            f.push_back({cat("op_", op_kind_name(OpKind(k)), "_host_seconds"), p[size_t(k)].host_seconds});
         }
     }
     return f;

@@ -39,10 +39,10 @@ struct Reading {
     std::map<std::string, std::vector<double>> plan;  // lockstep plan's figures, one per pipeline stage
     std::vector<double> pp_rank;
     std::vector<double> forward;
-    // --profile-ops: per op kind, its seconds and calls on each rank (empty without).
+    // --profile-ops: per op kind, its device seconds, calls and host seconds on each rank (empty without).
     struct Op {
         std::string name;
-        std::vector<double> seconds, calls;
+        std::vector<double> seconds, calls, host_seconds;
     };
     std::vector<Op> ops;
 };
@@ -93,17 +93,17 @@ Reading read(const std::string& path) {
     for (double x : f.read_ints("/requests/output_len")) r.out_tokens += x;
     r.duration = r.loop.empty() ? 0 : r.loop[0];
     if (f.has("/ranks/forward_seconds")) r.forward = f.read_doubles("/ranks/forward_seconds");
-    for (const std::string& name : f.members("/ranks")) {  // op_<kind>_seconds beside op_<kind>_calls
-        const std::string suffix = "_seconds";
+    for (const std::string& name : f.members("/ranks")) {  // op_<kind>_calls, _seconds, _host_seconds
+        const std::string suffix = "_calls";
         if (name.rfind("op_", 0) != 0 || name.size() <= 3 + suffix.size() ||
             name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
             continue;
-        const std::string kind = name.substr(3, name.size() - 3 - suffix.size());
-        r.ops.push_back({kind, f.read_doubles("/ranks/" + name), f.read_doubles(cat("/ranks/op_", kind, "_calls"))});
+        const std::string base = name.substr(0, name.size() - suffix.size());
+        const std::vector<double> calls = f.read_doubles("/ranks/" + name);
+        r.ops.push_back({base.substr(3), f.read_doubles("/ranks/" + base + "_seconds"), calls,
+                         f.has("/ranks/" + base + "_host_seconds") ? f.read_doubles("/ranks/" + base + "_host_seconds")
+                                                                   : std::vector<double>(calls.size(), 0.0)});
     }
-    std::sort(r.ops.begin(), r.ops.end(), [](const Reading::Op& a, const Reading::Op& b) {
-        return a.seconds[0] > b.seconds[0];  // where rank 0's time went, most first
-    });
     for (const char* k : {"weight_bytes_sharded", "weight_bytes_replicated", "kv_blocks", "kv_blocks_local"})
         if (f.has(std::string("/plan/") + k)) r.plan[k] = f.read_doubles(std::string("/plan/") + k);
     if (!r.plan.count("kv_blocks_local") && r.plan.count("kv_blocks"))  // before pipeline stages: one and the same
@@ -114,24 +114,32 @@ Reading read(const std::string& path) {
 
 // Rank 0's forward time by op, as the device timed each (--profile-ops), then what the ops do not account for:
 // the collectives, and the host's share (launching, staging the step's inputs, waiting).
-void print_ops(const Reading& r) {
-    const double fwd = std::max(r.forward[0], 1e-12);
-    std::printf("\nTime by op (--profile-ops; rank 0's device time, of its forward %.3f s):\n", r.forward[0]);
-    std::printf("  %-12s %10s %7s %9s %12s   %s\n", "op", "seconds", "share", "calls", "us per call",
-                "slowest rank");
+// One rank's forward time by op (--profile-ops), most first, then what the ops do not account for: the
+// collectives, and the host's work between ops.
+void print_ops(const Reading& r, size_t rank) {
+    const double fwd = std::max(r.forward[rank], 1e-12);
+    std::printf("\nTime by op (--profile-ops; rank %zu's device time, of its forward %.3f s):\n", rank, r.forward[rank]);
+    std::printf("  %-12s %10s %7s %9s %12s %12s   %s\n", "op", "seconds", "share", "calls", "us per call",
+                "host us/call", "slowest rank");
+    std::vector<const Reading::Op*> order;
+    for (const Reading::Op& op : r.ops)
+        if (op.calls[rank] > 0) order.push_back(&op);  // e.g. no projections in this model, no LM head here
+    std::sort(order.begin(), order.end(),
+              [rank](const Reading::Op* a, const Reading::Op* b) { return a->seconds[rank] > b->seconds[rank]; });
     double ops = 0;
-    for (const Reading::Op& op : r.ops) {
-        if (*std::max_element(op.calls.begin(), op.calls.end()) == 0) continue;  // e.g. no projections in this model
-        ops += op.seconds[0];
-        const size_t slow = size_t(std::max_element(op.seconds.begin(), op.seconds.end()) - op.seconds.begin());
-        std::printf("  %-12s %10.4f %6.1f%% %9.0f %12.1f   rank %zu: %.4f s\n", op.name.c_str(), op.seconds[0],
-                    100 * op.seconds[0] / fwd, op.calls[0], op.calls[0] > 0 ? 1e6 * op.seconds[0] / op.calls[0] : 0.0,
-                    slow, op.seconds[slow]);
+    for (const Reading::Op* op : order) {
+        ops += op->seconds[rank];
+        const size_t slow = size_t(std::max_element(op->seconds.begin(), op->seconds.end()) - op->seconds.begin());
+        const double n = op->calls[rank];
+        std::printf("  %-12s %10.4f %6.1f%% %9.0f %12.1f %12.1f   rank %zu: %.4f s\n", op->name.c_str(),
+                    op->seconds[rank], 100 * op->seconds[rank] / fwd, n, 1e6 * op->seconds[rank] / n,
+                    1e6 * op->host_seconds[rank] / n, slow, op->seconds[slow]);
     }
-    const double comm = r.comm.empty() ? 0 : r.comm[0];
+    const double comm = r.comm.size() > rank ? r.comm[rank] : 0;
     std::printf("  %-12s %10.4f %6.1f%%\n", "collectives", comm, 100 * comm / fwd);
-    std::printf("  %-12s %10.4f %6.1f%%   (forward - ops - collectives: launching, staging, waiting)\n", "host",
-                r.forward[0] - ops - comm, 100 * (r.forward[0] - ops - comm) / fwd);
+    std::printf("  %-12s %10.4f %6.1f%%   (forward - ops - collectives: the host's work between ops, waiting)\n",
+                "other", r.forward[rank] - ops - comm, 100 * (r.forward[rank] - ops - comm) / fwd);
+    if (!r.complete) std::printf("  (the run failed: ops still in flight then are counted without their time)\n");
 }
 
 // lockstep plan's prediction next to each stage's first rank (rank 0 alone without pipeline stages).
@@ -185,7 +193,13 @@ void print_one(const Reading& r) {
         std::printf("  rank %zu: %.1f%% of the loop in collectives, %.1f%% waiting for the step plan\n", i,
                     100 * r.comm[i] / std::max(r.loop[i], 1e-12), 100 * r.plan_wait[i] / std::max(r.loop[i], 1e-12));
 
-    if (!r.ops.empty() && !r.forward.empty()) print_ops(r);
+    // One table per pipeline stage, for its first rank: the stages run different ops.
+    for (size_t s = 0; !r.ops.empty() && s < size_t(r.pp); s++)
+        for (size_t rank = 0; rank < r.pp_rank.size() && rank < r.forward.size(); rank++)
+            if (size_t(r.pp_rank[rank]) == s) {
+                print_ops(r, rank);
+                break;
+            }
 
     std::printf("\nStraggler:\n");
     const double med = percentile(r.compute, 50);  // the median

@@ -109,6 +109,19 @@ TEST_CASE("profiling backend: each op counted to its kind, timed by the device's
     CHECK(std::string(op_kind_name(OpKind::WriteKv)) == "write_kv");
 }
 
+TEST_CASE("profiling backend: a device far behind is waited for now and then, not one stopwatch per op held") {
+    auto dev = std::make_unique<SlowDevice>();
+    SlowDevice* d = dev.get();
+    ProfilingBackend be(std::move(dev));
+    Tensor t = make_tensor(nullptr, DType::F32, {1, 1});
+    for (int i = 0; i < 4096; i++) be.relu(t);
+    CHECK(d->syncs == 0);
+    be.relu(t);  // the 4097th pending stopwatch
+    CHECK(d->syncs == 1);
+    CHECK(of(be.profile(false), OpKind::Elementwise).seconds == 4097 * 0.25);
+    CHECK(of(be.profile(false), OpKind::Elementwise).host_seconds > 0);
+}
+
 TEST_CASE("profiling backend: the CPU backend's results pass through unchanged") {
     CpuBackend plain(1, 1e9);
     ProfilingBackend prof(std::make_unique<CpuBackend>(1, 1e9));
