@@ -4,7 +4,7 @@
 usage: scripts/plot_report.py RUN.h5 [OUT_DIR]     (OUT_DIR defaults to the report's folder)
 Writes <run>-memory.png (weights sharded/replicated, KV cache, activation peak per rank),
 <run>-step-time.png (each rank's loop split into compute, collectives and waiting for the step plan; with
---profile-ops, compute split by op: GEMMs, attention, layer norm, ...) and
+--profile-ops, compute split by op: GEMMs, attention, layer norm, ..., and the rest) and
 <run>-itl.png (the distribution of inter-token latencies).
 """
 import os
@@ -52,13 +52,13 @@ def main():
                  if k.startswith("op_") and k.endswith("_calls") and r[k][:].any())
     ops.sort(key=lambda kv: -kv[1].sum())
     if ops:
-        compute_parts = ops + [("host: launching, staging", compute - sum(v for _, v in ops))]
+        compute_parts = ops + [("other: host work between ops", compute - sum(v for _, v in ops))]
     else:
         compute_parts = [("compute", compute)]
     fig, ax = plt.subplots(figsize=(8 if ops else 6, 4))
     bottom = 0 * compute
-    for label, values in compute_parts + [("collectives", comm), ("waiting for the step plan", wait)]:
-        ax.bar(ranks, values, bottom=bottom, label=label)
+    for i, (label, values) in enumerate(compute_parts + [("collectives", comm), ("waiting for the step plan", wait)]):
+        ax.bar(ranks, values, bottom=bottom, label=label, color=plt.cm.tab20.colors[i % 20])  # 14 parts, 14 colours
         bottom = bottom + values
     ax.set_ylabel("seconds")
     ax.set_title(f"Where each rank's time went: {title}")
