@@ -51,25 +51,21 @@ void validate(const MemoryPlanInput& in) {
     for (int s = 0; s < in.pp; s++) stage_layers(in.cfg.n_layers, in.pp, s, in.layer_partition);  // checks the split
 }
 
-struct Stage {
-    int64_t n_layers = 0;  // its own
-    bool first = true, last = true;
-};
 
 // model/opt.cpp's constructor, through parallel/linear.cpp, parallel/embedding.cpp and
 // parallel/shard_loader.cpp: what load_column_parallel / load_row_parallel / load_vocab_parallel_embedding
 // read counts as sharded, what ShardLoader::whole reads as replicated. The token table serves the first stage's
 // embedding and the last stage's tied LM head, so both load it.
-void count_weights(const ModelConfig& c, int tp, int64_t esize, const Stage& st, MemoryPlan& p) {
-    const int64_t d = c.d_model, e = c.d_embed, d_ff = c.d_ff, n_layers = st.n_layers;
+void count_weights(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
+    const int64_t d = c.d_model, e = c.d_embed, d_ff = c.d_ff, n_layers = p.n_layers();
     const int64_t d_local = d / tp, d_ff_local = d_ff / tp;
     // The token table is cut into ceil(V/tp)-row blocks; the last rank's padding rows are allocated too.
-    int64_t sharded = st.first || st.last ? ceil_div(c.n_vocab, tp) * e : 0;
+    int64_t sharded = p.first() || p.last() ? ceil_div(c.n_vocab, tp) * e : 0;
     int64_t replicated = 0;
-    if (st.first) replicated += int64_t(c.max_positions + kOptPositionOffset) * d;
-    if (st.first && c.has_projection()) replicated += d * e;  // project_in [d, e]
-    if (st.last && c.has_projection()) replicated += e * d;   // project_out [e, d]
-    if (st.last && c.final_layer_norm) replicated += 2 * d;
+    if (p.first()) replicated += int64_t(c.max_positions + kOptPositionOffset) * d;
+    if (p.first() && c.has_projection()) replicated += d * e;  // project_in [d, e]
+    if (p.last() && c.has_projection()) replicated += e * d;   // project_out [e, d]
+    if (p.last() && c.final_layer_norm) replicated += 2 * d;
     // Column-parallel q, k, v, fc1: weight and bias rows; row-parallel out_proj, fc2: weight columns.
     const int64_t layer_sharded = 3 * (d_local * d + d_local) + (d_ff_local * d + d_ff_local) + d * d_local +
                                   d * d_ff_local;
@@ -85,7 +81,7 @@ void count_weights(const ModelConfig& c, int tp, int64_t esize, const Stage& st,
 // engine/kv_sizing.cpp: model.activation_bytes() plus the backend's peak during one forward pass of
 // profile_plan(), whose arrays engine/device_step.cpp uploads as int32. Every stage holds the whole
 // workspace; only the last computes logits.
-void count_activations(const ModelConfig& c, int tp, int64_t esize, const Stage& st, MemoryPlan& p) {
+void count_activations(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
     const int64_t n = p.max_num_batched_tokens;
     const int64_t d_local = int64_t(c.n_heads / tp) * c.d_head(), d_ff_local = c.d_ff / tp;
     // OptModel's workspace: hidden, normed, proj [n, d]; q, k, v, attn [n, d_local]; ffn [n, d_ff_local];
@@ -109,7 +105,7 @@ void count_activations(const ModelConfig& c, int tp, int64_t esize, const Stage&
     // ParallelLMHead::forward holds the local logits [n_sample, n_vocab_local] in the compute dtype, their fp32
     // copy when that is not fp32, and, with tp > 1, the gathered fp32 [tp, n_sample, n_vocab_local].
     const int64_t v_local = ceil_div(c.n_vocab, tp);
-    if (st.last) {
+    if (p.last()) {
         t += alloc_bytes(n_seqs * v_local, esize);
         if (esize != 4) t += alloc_bytes(n_seqs * v_local, 4);
         if (tp > 1) t += alloc_bytes(tp * n_seqs * v_local, 4);
@@ -120,9 +116,9 @@ void count_activations(const ModelConfig& c, int tp, int64_t esize, const Stage&
 
 // engine/kv_sizing.cpp's budget and block count for this stage's layers (make_stage_plans takes the fewest
 // of all stages, as the engine's MPI_MIN does).
-void count_kv(const ModelConfig& c, int tp, int64_t esize, const Stage& st, MemoryPlan& p) {
+void count_kv(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
     const int64_t d_local = int64_t(c.n_heads / tp) * c.d_head();
-    p.kv_bytes_per_token = 2 * st.n_layers * d_local * esize;
+    p.kv_bytes_per_token = 2 * p.n_layers() * d_local * esize;
     p.block_bytes = p.kv_bytes_per_token * p.block_size;
     p.kv_budget = int64_t(p.gpu_memory_utilization * p.device_memory) - p.weight_bytes - p.activation_bytes;
     p.kv_blocks_local = std::max<int64_t>(0, p.kv_budget / p.block_bytes);
@@ -139,14 +135,14 @@ void set_blocks(int64_t kv_blocks, MemoryPlan& p) {
 // parallel/linear.cpp (RowParallelLinear: one all-reduce each after out_proj and fc2), parallel/embedding.cpp
 // (one for the embedding, of [n, d_embed]; the logits gather); MpiCommunicator skips all of them at tp = 1.
 // model/opt.cpp hands the hidden states [n, d_model] from each stage to the next.
-void count_collectives(const ModelConfig& c, int tp, int64_t esize, const Stage& st, MemoryPlan& p) {
-    p.all_reduces_per_step = tp > 1 ? 2 * st.n_layers + (st.first ? 1 : 0) : 0;
+void count_collectives(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
+    p.all_reduces_per_step = tp > 1 ? 2 * p.n_layers() + (p.first() ? 1 : 0) : 0;
     p.layer_all_reduce_bytes_per_token = tp > 1 ? c.d_model * esize : 0;
-    p.embed_all_reduce_bytes_per_token = tp > 1 && st.first ? c.d_embed * esize : 0;
-    p.gathers_per_step = tp > 1 && st.last ? 1 : 0;
+    p.embed_all_reduce_bytes_per_token = tp > 1 && p.first() ? c.d_embed * esize : 0;
+    p.gathers_per_step = tp > 1 && p.last() ? 1 : 0;
     p.gather_bytes_per_sample = p.gathers_per_step ? ceil_div(c.n_vocab, tp) * tp * 4 : 0;  // fp32 logits
-    p.stage_sends_per_step = st.last ? 0 : 1;
-    p.stage_send_bytes_per_token = st.last ? 0 : c.d_model * esize;
+    p.stage_sends_per_step = p.last() ? 0 : 1;
+    p.stage_send_bytes_per_token = p.last() ? 0 : c.d_model * esize;
 }
 
 // One stage's figures, its KV blocks those it could hold.
@@ -166,13 +162,12 @@ MemoryPlan plan_stage(const MemoryPlanInput& in, int pp_rank) {
     const LayerRange layers = stage_layers(in.cfg.n_layers, in.pp, pp_rank, in.layer_partition);
     p.layer_begin = layers.begin;
     p.layer_end = layers.end;
-    const Stage st{layers.size(), pp_rank == 0, pp_rank == in.pp - 1};
 
     const int64_t esize = in.dtype_bytes;
-    count_weights(in.cfg, in.tp, esize, st, p);
-    count_activations(in.cfg, in.tp, esize, st, p);
-    count_kv(in.cfg, in.tp, esize, st, p);
-    count_collectives(in.cfg, in.tp, esize, st, p);
+    count_weights(in.cfg, in.tp, esize, p);
+    count_activations(in.cfg, in.tp, esize, p);
+    count_kv(in.cfg, in.tp, esize, p);
+    count_collectives(in.cfg, in.tp, esize, p);
     return p;
 }
 
@@ -195,8 +190,7 @@ MemoryPlan make_memory_plan(const MemoryPlanInput& in) {
 }
 
 int64_t all_reduce_bytes_per_step(const MemoryPlan& p, int64_t n_tokens) {
-    const int64_t layers = p.layer_end - p.layer_begin;
-    return n_tokens * (2 * layers * p.layer_all_reduce_bytes_per_token + p.embed_all_reduce_bytes_per_token);
+    return n_tokens * (2 * p.n_layers() * p.layer_all_reduce_bytes_per_token + p.embed_all_reduce_bytes_per_token);
 }
 
 int64_t gather_bytes_per_step(const MemoryPlan& p, int64_t n_sample) {

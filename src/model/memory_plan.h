@@ -41,6 +41,9 @@ struct MemoryPlan {
     // The settings after defaults, as the engine resolves them.
     int tp = 1, pp = 1, pp_rank = 0, dtype_bytes = 4, block_size = 16;
     int layer_begin = 0, layer_end = 0;  // this stage's layers [begin, end)
+    int64_t n_layers() const { return layer_end - layer_begin; }
+    bool first() const { return pp_rank == 0; }       // holds the embeddings
+    bool last() const { return pp_rank == pp - 1; }   // holds the final norm and the LM head
     int max_model_len = 0, max_num_batched_tokens = 0, max_num_seqs = 0;
     double device_memory = 0, gpu_memory_utilization = 0;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,7 +47,6 @@ struct Reading {
     };
     std::vector<Op> ops;
 };
-
 
 Reading read(const std::string& path) {
     H5File f = H5File::open(path);
@@ -94,11 +94,8 @@ Reading read(const std::string& path) {
     r.duration = r.loop.empty() ? 0 : r.loop[0];
     if (f.has("/ranks/forward_seconds")) r.forward = f.read_doubles("/ranks/forward_seconds");
     for (const std::string& name : f.members("/ranks")) {  // op_<kind>_calls, _seconds, _host_seconds
-        const std::string suffix = "_calls";
-        if (name.rfind("op_", 0) != 0 || name.size() <= 3 + suffix.size() ||
-            name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-            continue;
-        const std::string base = name.substr(0, name.size() - suffix.size());
+        if (!name.starts_with("op_") || !name.ends_with("_calls")) continue;
+        const std::string base = name.substr(0, name.size() - std::string("_calls").size());
         const std::vector<double> calls = f.read_doubles("/ranks/" + name);
         r.ops.push_back({base.substr(3), f.read_doubles("/ranks/" + base + "_seconds"), calls,
                          f.has("/ranks/" + base + "_host_seconds") ? f.read_doubles("/ranks/" + base + "_host_seconds")
@@ -112,8 +109,14 @@ Reading read(const std::string& path) {
     return r;
 }
 
-// Rank 0's forward time by op, as the device timed each (--profile-ops), then what the ops do not account for:
-// the collectives, and the host's share (launching, staging the step's inputs, waiting).
+// The first rank of pipeline stage s (its index in the /ranks datasets), or none when the report lacks it (an
+// incomplete report has the driver's figures only).
+std::optional<size_t> first_rank_of_stage(const Reading& r, size_t s) {
+    for (size_t rank = 0; rank < r.pp_rank.size(); rank++)
+        if (size_t(r.pp_rank[rank]) == s) return rank;
+    return std::nullopt;
+}
+
 // One rank's forward time by op (--profile-ops), most first, then what the ops do not account for: the
 // collectives, and the host's work between ops.
 void print_ops(const Reading& r, size_t rank) {
@@ -147,9 +150,9 @@ void print_plan(const Reading& r) {
     const std::vector<double>& sharded = r.plan.at("weight_bytes_sharded");
     std::printf("\nPlan (lockstep plan's prediction) vs measured:\n");
     for (size_t s = 0; s < sharded.size(); s++) {
-        size_t rank = 0;
-        while (rank < r.pp_rank.size() && size_t(r.pp_rank[rank]) != s) rank++;
-        if (rank >= r.sharded.size()) break;  // an incomplete report has the driver's figures only
+        const std::optional<size_t> first = first_rank_of_stage(r, s);
+        if (!first) break;
+        const size_t rank = *first;
         std::printf("  %srank %zu: weights %.0f vs %.0f bytes, KV blocks it could hold %.0f vs %.0f\n",
                     sharded.size() > 1 ? cat("stage ", s, ", ").c_str() : "", rank,
                     sharded[s] + r.plan.at("weight_bytes_replicated")[s], r.sharded[rank] + r.replicated[rank],
@@ -195,11 +198,7 @@ void print_one(const Reading& r) {
 
     // One table per pipeline stage, for its first rank: the stages run different ops.
     for (size_t s = 0; !r.ops.empty() && s < size_t(r.pp); s++)
-        for (size_t rank = 0; rank < r.pp_rank.size() && rank < r.forward.size(); rank++)
-            if (size_t(r.pp_rank[rank]) == s) {
-                print_ops(r, rank);
-                break;
-            }
+        if (const std::optional<size_t> rank = first_rank_of_stage(r, s)) print_ops(r, *rank);
 
     std::printf("\nStraggler:\n");
     const double med = percentile(r.compute, 50);  // the median

@@ -4,6 +4,7 @@
 #include "tools/plan_command.h"
 #include "tools/cli_flags.h"
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <cstdio>
@@ -171,15 +172,14 @@ void print_table(const PlanOptions& o, const MemoryPlanInput& in, const std::vec
 
     std::printf("per step of n tokens, s of them sampled (a decode step: n = s = running sequences)\n");
     for (const MemoryPlan& s : stages) {
-        const int layers = s.layer_end - s.layer_begin;
         const std::string who = one ? "" : cat("stage ", s.pp_rank, ", ");
         if (p.tp == 1) {
             std::printf("  %sno collectives at tp 1\n", who.c_str());
         } else {
-            std::printf("  %sall-reduces: %lld = 2 x %d layers%s, each n x %d x %d bytes\n", who.c_str(),
-                        static_cast<long long>(s.all_reduces_per_step), layers,
-                        s.pp_rank == 0 ? " + 1 (embedding)" : "", c.d_model, s.dtype_bytes);
-            if (c.has_projection() && s.pp_rank == 0)
+            std::printf("  %sall-reduces: %lld = 2 x %lld layers%s, each n x %d x %d bytes\n", who.c_str(),
+                        static_cast<long long>(s.all_reduces_per_step), static_cast<long long>(s.n_layers()),
+                        s.first() ? " + 1 (embedding)" : "", c.d_model, s.dtype_bytes);
+            if (c.has_projection() && s.first())
                 std::printf("    (the embedding's is n x %d x %d bytes: word_embed_proj_dim)\n", c.d_embed,
                             s.dtype_bytes);
             if (s.gathers_per_step)
@@ -196,14 +196,13 @@ void print_table(const PlanOptions& o, const MemoryPlanInput& in, const std::vec
                         s.pp_rank + 1, c.d_model, s.dtype_bytes);
     }
     if (!p.fits()) {
-        size_t worst = 0;
-        for (size_t i = 0; i < stages.size(); i++)
-            if (stages[i].kv_blocks_local < stages[worst].kv_blocks_local) worst = i;
-        const MemoryPlan& w = stages[worst];
+        const MemoryPlan& w = *std::min_element(stages.begin(), stages.end(), [](const MemoryPlan& a, const MemoryPlan& b) {
+            return a.kv_blocks_local < b.kv_blocks_local;
+        });
         std::printf("\ndoes not fit: %s%g x %s leaves %s after the weights and activations, less than one block "
                     "(%lld bytes);\nthe engine would stop with \"no memory left for the KV cache\". Raise -tp%s or "
                     "--device-memory.\n",
-                    one ? "" : cat("on stage ", worst, ", ").c_str(), w.gpu_memory_utilization,
+                    one ? "" : cat("on stage ", w.pp_rank, ", ").c_str(), w.gpu_memory_utilization,
                     format_bytes(w.device_memory).c_str(), human(double(w.kv_budget)).c_str(),
                     static_cast<long long>(w.block_bytes), one ? "" : ", -pp");
     }
