@@ -109,9 +109,18 @@ void CudaBackend::init(const BackendConfig& cfg) {
     // cudaMalloc that graph capture forbids.
     CUDA_CALL(cudaMalloc(&cublas_workspace_, kCublasWorkspace));
     CUBLAS_CALL(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspace));
+
+    // When a rank fails (core/check.h fail()), the NCCL communicators are aborted next, and ncclCommAbort
+    // waits until every graph that captured one of their calls is destroyed: its abort flag ends the kernels,
+    // not that wait. So the graphs go first, without waiting for a replay stuck in a collective (CUDA frees
+    // it once NCCL's abort has let it finish). Registered before any communicator exists, it runs first.
+    add_abort_cleanup([this, alive = alive_] {
+        if (*alive) drop_graphs();
+    });
 }
 
 void CudaBackend::destroy() noexcept {
+    *alive_ = false;
     // Errors are ignored here: this runs in the destructor and after a failed init().
     if (stream_) cudaStreamSynchronize(stream_);
     for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
@@ -170,10 +179,7 @@ void* CudaBackend::take_block(size_t bytes, size_t* block_bytes) {
         p = take_from(graph_free_, bytes, block_bytes);
         if (!p) p = take_from(free_, bytes, block_bytes);
         if (!p) {
-            cudaGraph_t g = nullptr;  // abandon the capture, so the stream is usable for the error path
-            capturing_ = false;
-            if (cudaStreamEndCapture(stream_, &g) == cudaSuccess && g) cudaGraphDestroy(g);
-            cudaGetLastError();
+            abandon_capture();  // so that the stream is usable for the error path
             raise("cuda backend: alloc of ", bytes, " bytes during graph capture, and no cached block fits: run the "
                   "captured step once eagerly first, so that the blocks it needs are cached (capture must not "
                   "cudaMalloc)");
@@ -464,8 +470,24 @@ int CudaBackend::end_capture() {
     return int(graphs_.size()) - 1;
 }
 
+void CudaBackend::abandon_capture() noexcept {
+    if (!capturing_) return;
+    capturing_ = false;
+    cudaGraph_t g = nullptr;
+    if (cudaStreamEndCapture(stream_, &g) == cudaSuccess && g) cudaGraphDestroy(g);
+    cudaGetLastError();  // an invalidated capture's error is not this caller's
+}
+
+void CudaBackend::drop_graphs() noexcept {
+    abandon_capture();
+    for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
+    graphs_.clear();
+}
+
 void CudaBackend::release_graphs() {
-    ENSURE(!capturing_, "cuda backend: release_graphs during a capture");
+    // A capture that a failure interrupted (the step being captured threw) is abandoned: its unfinished graph
+    // holds references on the NCCL communicators as well.
+    abandon_capture();
     // A replay may still run. Polled under the watchdog: this runs while a failed rank unwinds too, before
     // its communicators are aborted, and a replayed collective whose peers went elsewhere never finishes.
     std::exception_ptr unfinished;
@@ -476,8 +498,7 @@ void CudaBackend::release_graphs() {
     }
     // Destroyed even then (CUDA frees a graph still in flight once it completes): the graphs hold references
     // on the NCCL communicators, whose destruction would otherwise wait for them.
-    for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
-    graphs_.clear();
+    drop_graphs();
     if (unfinished) std::rethrow_exception(unfinished);
 }
 

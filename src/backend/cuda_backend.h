@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 
 #include <map>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -54,7 +55,7 @@ public:
     void begin_capture() override;
     int end_capture() override;
     void replay(int id) override;
-    void release_graphs() override;
+    void release_graphs() override;  // abandons a capture a failure left open, too
     std::string device_bus_id() const override { return bus_id_; }
 
     cudaStream_t stream() const { return stream_; }  // the NCCL communicator enqueues its collectives here
@@ -72,6 +73,8 @@ private:
     void* take_block(size_t bytes, size_t* block_bytes);
     void release_block(void* p);
     void* take_from(std::multimap<size_t, void*>& pool, size_t bytes, size_t* block_bytes);
+    void abandon_capture() noexcept;  // ends a capture in progress and discards its graph
+    void drop_graphs() noexcept;      // abandon_capture(), then destroys every graph without waiting for it
 
     int device_ = 0;
     DType dtype_ = DType::F32;
@@ -101,6 +104,7 @@ private:
 
     bool capturing_ = false;
     std::vector<cudaGraphExec_t> graphs_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // the abort cleanup's: false once destroyed
 };
 
 }  // namespace ls

@@ -17,6 +17,11 @@
 //   - ncclCommAbort releases a device waiting in a call: the op fails, a sticky device fault. A call waiting
 //     for a peer whose process ended waits on (NCCL's kernel would spin) and sets the communicator's
 //     asynchronous error to ncclRemoteError.
+//   - A call captured into a CUDA graph holds a reference on its communicator for as long as the graph, an
+//     executable made from it or a queued launch of it exists, and ncclCommDestroy and ncclCommAbort wait
+//     until none is left, forever (NCCL's commDestroySync: "keep polling until all graphs referencing us
+//     die"; its abort flag ends the kernels, not that wait). Graphs must go before their communicators,
+//     on a failure too.
 // Not kept: NCCL's own algorithms (fp16/bf16 all-reduce rounds once, as NCCL's ring does at two ranks only);
 // collectives inside a group run at once instead of at ncclGroupEnd; ncclCommDestroy fails the calls still
 // queued instead of waiting for them; ranks on more than one host (the sockets are the host's).
@@ -27,6 +32,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
@@ -138,6 +144,7 @@ struct Comm {
     ncclResult_t state = ncclInProgress;
     std::string error;
     bool stopped = false;  // by ncclCommDestroy/Abort: waiting calls fail
+    std::atomic<int> graph_refs{0};  // captured calls still held by a graph, an executable or a queued launch
 
     std::vector<int> out;  // a socket to each peer (written by the device thread once ready)
     int listener = -1, wake[2] = {-1, -1};
@@ -387,6 +394,37 @@ struct Deferred {  // a send or receive inside ncclGroupStart/End
 int g_group_depth = 0;
 std::vector<Deferred> g_group;
 
+// The op of a call, holding a reference on its communicator when the stream is being captured: the graph
+// and every copy of the op made from it (its executable's, each launch's queued one) share it, and it is
+// released when the last of them goes. Single-rank communicators take none (NCCL runs those as a plain copy).
+std::function<void()> held_by_graph(cudaStream_t stream, const std::shared_ptr<Comm>& c, std::function<void()> op) {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    if (c->nranks == 1 || cudaStreamIsCapturing(stream, &status) != cudaSuccess ||
+        status == cudaStreamCaptureStatusNone)
+        return op;
+    c->graph_refs++;
+    std::shared_ptr<void> ref(nullptr, [c](void*) { c->graph_refs--; });
+    return [op = std::move(op), ref] { op(); };
+}
+
+// ncclCommDestroy and ncclCommAbort: the communicator stops (waiting calls fail), then, as NCCL does, the call
+// waits for every graph that captured one of its calls to be destroyed. It says so once, since NCCL's silence
+// there looks like any other hang.
+ncclResult_t release(ncclComm_t comm, const char* call) {
+    if (!comm) return refuse(ncclInvalidArgument, std::string(call) + " of a null communicator");
+    std::shared_ptr<Comm> c = comm->c;
+    c->stop();
+    for (int ms = 0; c->graph_refs > 0; ms++) {
+        if (ms == 2000)
+            std::fprintf(stderr, "NCCL emulation: rank %d: %s waits for %d captured call(s) of CUDA graphs that "
+                                 "still exist: NCCL does not return until those graphs are destroyed\n",
+                         c->rank, call, c->graph_refs.load());
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    delete comm;
+    return ncclSuccess;
+}
+
 bool device_buffer(const void* p, size_t bytes) { return bytes == 0 || ls::emu::is_device_memory(p, bytes); }
 
 ncclResult_t check_comm(ncclComm_t comm) {
@@ -499,6 +537,7 @@ ncclResult_t enqueue_p2p(bool is_send, void* buf, size_t count, ncclDataType_t t
             std::memcpy(buf, m.data.data(), bytes);
             if (m.wants_ack) c->post(peer, kAck, seq, nullptr, 0);
         };
+    op = held_by_graph(stream, c, std::move(op));
     if (grouped)
         g_group.push_back({is_send, stream, std::move(op)});
     else
@@ -537,13 +576,9 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* state) {
 
 ncclResult_t ncclCommFinalize(ncclComm_t comm) { return comm ? ncclSuccess : ncclInvalidArgument; }
 
-ncclResult_t ncclCommDestroy(ncclComm_t comm) {
-    if (comm) comm->c->stop();
-    delete comm;
-    return ncclSuccess;
-}
+ncclResult_t ncclCommDestroy(ncclComm_t comm) { return release(comm, "ncclCommDestroy"); }
 
-ncclResult_t ncclCommAbort(ncclComm_t comm) { return ncclCommDestroy(comm); }
+ncclResult_t ncclCommAbort(ncclComm_t comm) { return release(comm, "ncclCommAbort"); }
 
 const char* ncclGetErrorString(ncclResult_t r) {
     switch (r) {
@@ -571,9 +606,9 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
         return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
     std::shared_ptr<Comm> c = comm->c;
     const Call call{kAllReduce, uint32_t(t), -1, 0, count};
-    ls::emu::enqueue(stream, [c, send, recv, count, d, bytes, call] {
+    ls::emu::enqueue(stream, held_by_graph(stream, c, [c, send, recv, count, d, bytes, call] {
         sum(c->exchange(send, bytes, call), recv, count, d);
-    }, c->nranks > 1);
+    }), c->nranks > 1);
     return ncclSuccess;
 }
 
@@ -585,10 +620,10 @@ ncclResult_t ncclAllGather(const void* send, void* recv, size_t count, ncclDataT
     if (!device_buffer(send, bytes) || !device_buffer(recv, bytes * size_t(c->nranks)))
         return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
     const Call call{kAllGather, uint32_t(t), -1, 0, count};
-    ls::emu::enqueue(stream, [c, send, recv, bytes, call] {
+    ls::emu::enqueue(stream, held_by_graph(stream, c, [c, send, recv, bytes, call] {
         const std::vector<std::vector<char>> all = c->exchange(send, bytes, call);
         for (size_t r = 0; r < all.size(); r++) std::memcpy(static_cast<char*>(recv) + r * bytes, all[r].data(), bytes);
-    }, c->nranks > 1);
+    }), c->nranks > 1);
     return ncclSuccess;
 }
 
@@ -601,7 +636,7 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
     if (!device_buffer(recv, bytes) || (c->rank == root && !device_buffer(send, bytes)))
         return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
     const Call call{kBroadcast, uint32_t(t), root, 0, count};
-    ls::emu::enqueue(stream, [c, send, recv, bytes, root, call] {
+    ls::emu::enqueue(stream, held_by_graph(stream, c, [c, send, recv, bytes, root, call] {
         const uint64_t seq = c->collectives++;
         if (c->rank == root) {
             for (int r = 0; r < c->nranks; r++)
@@ -611,7 +646,7 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
         }
         const std::vector<char> data = c->take_collective(root, seq, call);
         std::memcpy(recv, data.data(), bytes);
-    }, c->nranks > 1);
+    }), c->nranks > 1);
     return ncclSuccess;
 }
 

@@ -4,11 +4,14 @@
 //     all-gather, broadcast from the last rank, and a send/recv chain 0 → 1 → ... outside a group. Prints OK.
 //   nccl_emu_check mismatch: rank 0 calls an all-reduce where the others call an all-gather of the same
 //     bytes: every rank's stream must fail, naming both calls (NCCL itself would hang or give garbage).
+//   nccl_emu_check graph_refs: an all-reduce captured into a CUDA graph replays right; then ncclCommAbort
+//     must wait while an executable of that graph exists (as NCCL's does), and return once it is destroyed.
 // Built in LOCKSTEP_CUDA=EMU builds only (ctest there: emu.nccl.*; LOCKSTEP_EMU_GPUS ≥ ranks).
 #include <cuda_runtime.h>
 #include <mpi.h>
 #include <nccl.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -139,6 +142,36 @@ void mismatch(ncclComm_t comm, int rank, int size) {
     check(e == cudaErrorLaunchFailure, std::string("a mismatched collective gave ") + cudaGetErrorString(e));
 }
 
+void graph_refs(ncclComm_t comm, int rank, int size) {
+    const size_t n = 16;
+    float* buf = device_copy(std::vector<float>(n, float(rank + 1)));
+    cudaStream_t stream = nullptr;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess, "cudaStreamCreate");
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess, "begin capture");
+    check(ncclAllReduce(buf, buf, n, ncclFloat32, ncclSum, comm, stream) == ncclSuccess, "captured all-reduce");
+    cudaGraph_t graph = nullptr;
+    check(cudaStreamEndCapture(stream, &graph) == cudaSuccess, "end capture");
+    cudaGraphExec_t exec = nullptr;
+    check(cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess, "instantiate");
+    check(cudaGraphDestroy(graph) == cudaSuccess, "graph destroy");  // the executable keeps the reference
+    check(cudaGraphLaunch(exec, stream) == cudaSuccess && cudaStreamSynchronize(stream) == cudaSuccess, "replay");
+    for (float v : host_copy(buf, n)) check(v == float(size * (size + 1) / 2), "replayed all-reduce value");
+
+    std::atomic<bool> returned{false};
+    std::thread aborter([&] {
+        ncclCommAbort(comm);
+        returned = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const bool waited = !returned;
+    check(cudaGraphExecDestroy(exec) == cudaSuccess, "exec destroy");
+    for (int ms = 0; !returned && ms < 5000; ms++) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const bool released = returned;
+    if (released) aborter.join(); else aborter.detach();
+    check(waited, "ncclCommAbort returned while a graph that captured its all-reduce existed");
+    check(released, "ncclCommAbort still waits 5 s after the last graph that captured its calls was destroyed");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -153,10 +186,12 @@ int main(int argc, char** argv) {
         collectives(comm, g_rank, size);
     else if (what == "mismatch")
         mismatch(comm, g_rank, size);
+    else if (what == "graph_refs")
+        graph_refs(comm, g_rank, size);  // aborts the communicator
     else
         die("unknown case " + what);
     MPI_Barrier(MPI_COMM_WORLD);
-    ncclCommDestroy(comm);
+    if (what != "graph_refs") ncclCommDestroy(comm);
     if (g_rank == 0) std::printf("OK: %s on %d ranks\n", what.c_str(), size);
     MPI_Finalize();
     return 0;

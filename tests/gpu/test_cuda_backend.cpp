@@ -301,6 +301,25 @@ TEST_CASE("alloc during capture needs a cached block; the stream stays usable af
     CHECK(get(g, b) == v);
 }
 
+TEST_CASE("a step that throws during capture: release_graphs abandons the capture, graphs capture again after") {
+    CudaBackend& g = gpu(DType::F32);
+    const auto v = randn(64);
+    Buffer b = put(g, DType::F32, v, {64});
+    g.begin_capture();
+    g.relu(b);
+    // What a failing step does mid-capture: a call that capture forbids throws, and the capture stays open.
+    CHECK_THROWS_WITH_AS(g.synchronize(), doctest::Contains("capture"), Error);
+    g.release_graphs();  // must not refuse: an open capture's graph holds NCCL's references too
+    CHECK(get(g, b) == v);  // the relu was recorded, never run, and the stream works
+    g.begin_capture();
+    g.relu(b);
+    g.replay(g.end_capture());
+    auto want = v;
+    for (float& x : want) x = std::max(x, 0.0f);
+    CHECK(get(g, b) == want);
+    g.release_graphs();
+}
+
 TEST_CASE("caching allocator: reuse, usage, peak; large copies go through the staging buffers") {
     CudaBackend& g = gpu(DType::F32);
     g.synchronize();
