@@ -2,6 +2,7 @@
 // numerical reference and the GPU-less path; the CUDA backend implements the same ops with cuBLAS and
 // kernels/. Model code calls only these ops, so it never knows which device it runs on.
 #pragma once
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -49,6 +50,15 @@ public:
     // Device bytes in use that alloc() did not hand out: the CUDA context, cuBLAS workspaces, NCCL buffers,
     // other processes on the GPU (vLLM's "non-torch memory"); the KV budget leaves them out. CPU: 0.
     virtual int64_t memory_used_elsewhere() const { return 0; }
+    // Bytes in use on the whole device, by every process and context (cudaMemGetInfo total − free: what
+    // nvidia-smi shows). CPU: what alloc() handed out.
+    virtual int64_t device_used_bytes() const { return memory_usage().allocated; }
+    // What alloc() of `bytes` takes from the device: the CUDA allocator's blocks are multiples of 512 B or
+    // 2 MiB; the CPU backend's calloc counts at least a byte. KV sizing fits the cache as it is allocated.
+    virtual int64_t alloc_bytes(int64_t bytes) const { return std::max<int64_t>(bytes, 1); }
+    // Gives memory kept for reuse back to the device (torch.cuda.empty_cache): after the KV sizing's
+    // profiling pass, whose scratch cache nothing reuses. CPU: nothing is kept.
+    virtual void empty_cache() {}
     // The PCI bus id of the GPU this rank computes on ("" on the CPU): ranks of one host with the same id share
     // a device, whatever CUDA_VISIBLE_DEVICES numbered it.
     virtual std::string device_bus_id() const { return ""; }

@@ -234,6 +234,8 @@ int64_t CudaBackend::device_used_bytes() const {
     return int64_t(total) - int64_t(free);
 }
 
+int64_t CudaBackend::alloc_bytes(int64_t bytes) const { return int64_t(round_size(size_t(std::max<int64_t>(bytes, 0)))); }
+
 Buffer CudaBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
     Tensor t = make_tensor(nullptr, dtype, shape);
     size_t block = 0;

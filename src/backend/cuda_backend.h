@@ -60,12 +60,13 @@ public:
 
     cudaStream_t stream() const { return stream_; }  // the NCCL communicator enqueues its collectives here
     int device() const { return device_; }
-    int64_t device_used_bytes() const;  // cudaMemGetInfo total − free: every process and context on the device
+    int64_t device_used_bytes() const override;
+    int64_t alloc_bytes(int64_t bytes) const override;
     int64_t cached_bytes() const { return cached_bytes_; }  // in free lists: reserved, not handed out
     int64_t memory_used_elsewhere() const override {
         return std::max<int64_t>(0, device_used_bytes() - usage_.allocated - cached_bytes_);
     }
-    void empty_cache();  // cudaFree the eager free list (never during capture)
+    void empty_cache() override;  // cudaFree the eager free list (never during capture)
 
 private:
     void init(const BackendConfig& cfg);

@@ -63,6 +63,9 @@ public:
     MemoryUsage memory_usage() const override { return inner_->memory_usage(); }
     void reset_peak() override { inner_->reset_peak(); }
     int64_t memory_used_elsewhere() const override { return inner_->memory_used_elsewhere(); }
+    void empty_cache() override { inner_->empty_cache(); }
+    int64_t device_used_bytes() const override { return inner_->device_used_bytes(); }
+    int64_t alloc_bytes(int64_t bytes) const override { return inner_->alloc_bytes(bytes); }
     std::string device_bus_id() const override { return inner_->device_bus_id(); }
     std::unique_ptr<Stopwatch> make_stopwatch() override { return inner_->make_stopwatch(); }
 

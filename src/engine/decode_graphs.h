@@ -18,6 +18,10 @@ struct DecodeGraphsConfig {
     int block_size = 16;
 };
 
+// Device bytes of the graphs' own step inputs (the largest batch, padded), allocated after KV sizing, which
+// sets them aside.
+int64_t decode_graph_input_bytes(const Backend& be, const DecodeGraphsConfig& c);
+
 class DecodeGraphs {
 public:
     DecodeGraphs(Backend& be, OptModel& model, KvCache& kv, Communicator& tp, const DecodeGraphsConfig& c);

@@ -14,14 +14,14 @@ namespace ls {
 
 namespace {
 
-// The largest step the scheduler may send (model/memory_plan.h: profile_seq_lens), every sequence sampled. Each
-// rank builds it alike; no broadcast is needed.
+// The largest step the scheduler may send (model/memory_plan.h: profile_seq_lens), every sequence sampled, with
+// block tables as wide as the longest sequence needs (a decode step may carry one). Each rank builds it alike;
+// no broadcast is needed.
 StepPlan profile_plan(const KvSizingConfig& c) {
     const std::vector<int> lens = profile_seq_lens(c.max_model_len, c.max_num_batched_tokens, c.max_num_seqs);
     StepPlan p;
     p.query_start.push_back(0);
-    p.max_blocks = 0;
-    for (int len : lens) p.max_blocks = std::max(p.max_blocks, (len + c.block_size - 1) / c.block_size);
+    p.max_blocks = (c.max_model_len + c.block_size - 1) / c.block_size;  // ≥ every len's blocks
     int block = 0;
     for (int len : lens) {
         p.seq_ids.push_back(p.n_seqs());
@@ -48,6 +48,8 @@ KvSizing size_kv_cache(const ProcessGrid& grid, Backend& be, OptModel& model, co
     const int n_layers = model.stage().layers.size();  // this stage's layers only
     s.bytes_per_token = kv_bytes_per_token(n_layers, model.d_local(), be.compute_dtype());
     s.block_bytes = s.bytes_per_token * c.block_size;
+    s.rounding = std::max<int64_t>(0, be.memory_usage().allocated - s.weight_bytes - model.activation_bytes());
+    s.reserved = c.reserved_bytes;
 
     {  // The profiling pass, with a cache just large enough for it.
         const StepPlan plan = profile_plan(c);
@@ -62,6 +64,9 @@ KvSizing size_kv_cache(const ProcessGrid& grid, Backend& be, OptModel& model, co
         be.synchronize();
         s.activation_peak = model.activation_bytes() + (be.memory_usage().peak - before);
     }
+    // The scratch cache is in no term below and its blocks fit nothing later: cached, they would sit on the
+    // device beyond the budget. vLLM empties torch's cache here too.
+    be.empty_cache();
     // vLLM's rule: gpu_memory_utilization of the whole device, less what weights, activations and everything
     // else on the device (its "non-torch" memory) take. Ranks sharing the device measure once every one of
     // them holds its weights and profiling peak: what is left is the device's, and each takes its share.
@@ -72,8 +77,16 @@ KvSizing size_kv_cache(const ProcessGrid& grid, Backend& be, OptModel& model, co
     }
     s.used_elsewhere = be.memory_used_elsewhere();
     s.kv_budget = (int64_t(c.gpu_memory_utilization * s.total_memory) - s.weight_bytes - s.activation_peak -
-                   s.used_elsewhere) / c.ranks_per_device;
-    s.n_blocks_local = std::max<int64_t>(0, s.kv_budget / s.block_bytes);
+                   s.used_elsewhere - s.rounding - s.reserved) / c.ranks_per_device;
+    // The cache is a K and a V tensor per layer of n_blocks × block_size rows: the most blocks whose tensors,
+    // rounded up as the backend allocates them, fit the budget.
+    const int64_t tensors = 2 * int64_t(n_layers), tensor_block_bytes = s.block_bytes / tensors;
+    int64_t lo = 0, hi = std::max<int64_t>(0, s.kv_budget / s.block_bytes);  // hi: the count without rounding
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo + 1) / 2;
+        if (tensors * be.alloc_bytes(mid * tensor_block_bytes) <= s.kv_budget) lo = mid; else hi = mid - 1;
+    }
+    s.n_blocks_local = lo;
     // Slots are int32 in the step plan.
     s.n_blocks_local = std::min<int64_t>(s.n_blocks_local, INT32_MAX / c.block_size);
     if (c.num_blocks_override > 0) s.n_blocks_local = c.num_blocks_override;

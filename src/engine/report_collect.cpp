@@ -36,6 +36,8 @@ Figures rank_figures(const Runtime& rt, const EngineStats& st, bool finished) {
                  {"kv_bytes", double(rt.kv.bytes())},
                  {"kv_bytes_per_token", double(rt.sizing.bytes_per_token)},
                  {"backend_allocated_bytes", double(rt.be->memory_usage().allocated)},
+                 {"device_used_bytes", double(rt.device_used_at_start)},
+                 {"graph_memory_bytes", double(rt.graph_memory)},
                  {"rss_peak_bytes", double(ru.ru_maxrss) * 1024.0},
                  {"load_seconds", rt.load_seconds},
                  {"steps", double(st.n_steps)},

@@ -155,8 +155,12 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
                format_seconds(load_s), " s, read ", format_bytes(double(rt.ckpt->bytes_read())), " of ",
                rt.ckpt->format());
 
+    const bool use_graphs =
+        rt.device == "cuda" && rt.comm == "nccl" && g.pp_size == 1 && !o.enforce_eager && !o.profile_ops;
+    const DecodeGraphsConfig gc{o.max_num_seqs, (rt.max_model_len + o.block_size - 1) / o.block_size, o.block_size};
     KvSizingConfig kc{rt.max_num_batched_tokens, rt.max_model_len, o.max_num_seqs, o.block_size,
-                      o.gpu_memory_utilization, o.num_gpu_blocks_override, ranks_per_device};
+                      o.gpu_memory_utilization, o.num_gpu_blocks_override, ranks_per_device,
+                      use_graphs ? decode_graph_input_bytes(*rt.be, gc) : 0};
     rt.sizing = size_kv_cache(g, *rt.be, *rt.model, kc);
     rt.tp->reset_stats();  // the profiling pass is not part of serving
     rt.pp->reset_stats();
@@ -165,6 +169,8 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
                o.gpu_memory_utilization, " − weights ", s.weight_bytes, " − activation peak ", s.activation_peak,
                " bytes (profiled at ", rt.max_num_batched_tokens, " tokens)",
                s.used_elsewhere ? cat(" − used outside lockstep's buffers ", s.used_elsewhere, " bytes") : "",
+               s.rounding ? cat(" − the allocator's rounding ", s.rounding, " bytes") : "",
+               s.reserved ? cat(" − the CUDA graphs' inputs ", s.reserved, " bytes") : "",
                ranks_per_device > 1 ? cat(", ÷ ", ranks_per_device, " ranks on this device") : "",
                " = KV budget ", s.kv_budget, " bytes (", format_bytes(double(s.kv_budget)), ")");
     rt.kv = make_kv_cache(*rt.be, rt.stage.layers.size(), s.n_blocks, o.block_size, rt.model->d_local());
@@ -172,12 +178,25 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
                o.block_size, " tokens × ", s.bytes_per_token, " bytes per token = ", s.block_bytes,
                " bytes per block; token capacity ", int64_t(s.n_blocks) * o.block_size, ", ",
                format_bytes(double(rt.kv.bytes())));
-    if (rt.device == "cuda" && rt.comm == "nccl" && g.pp_size == 1 && !o.enforce_eager && !o.profile_ops) {
-        const int max_blocks = (rt.max_model_len + o.block_size - 1) / o.block_size;
-        rt.graphs = std::make_unique<DecodeGraphs>(*rt.be, *rt.model, rt.kv, *rt.tp,
-                                                   DecodeGraphsConfig{o.max_num_seqs, max_blocks, o.block_size});
+    if (use_graphs) {
+        // What CUDA itself keeps for the graphs (and any lazy cuBLAS/NCCL buffers) is outside lockstep's
+        // buffers and outside the budget: logged, as vLLM logs what its graph capture took.
+        const int64_t elsewhere_before = rt.be->memory_used_elsewhere();
+        rt.graphs = std::make_unique<DecodeGraphs>(*rt.be, *rt.model, rt.kv, *rt.tp, gc);
+        rt.graph_memory = rt.be->memory_used_elsewhere() - elsewhere_before;
         log_worker("CUDA graphs: captured ", rt.graphs->n_graphs(), " decode batch sizes up to ", rt.graphs->largest(),
-                   " in ", format_seconds(rt.graphs->capture_seconds()), " s (--enforce-eager to turn them off)");
+                   " in ", format_seconds(rt.graphs->capture_seconds()), " s, taking ", rt.graph_memory,
+                   " bytes of device memory outside lockstep's buffers (--enforce-eager to turn them off)");
+    }
+    const int64_t used = rt.device_used_at_start = rt.be->device_used_bytes();
+    if (rt.device == "cuda") {  // what serving starts with, against what --gpu-memory-utilization allows
+        char pct[32];
+        std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * double(used) / s.total_memory);
+        log_worker("device memory in use: ", format_bytes(double(used)), " (", used, " bytes, ", pct, " of ",
+                   format_bytes(s.total_memory), ", every process on it", ranks_per_device > 1 ? ", with the "
+                   "other ranks of this device" : "", "); --gpu-memory-utilization ", o.gpu_memory_utilization,
+                   " allows ", int64_t(o.gpu_memory_utilization * s.total_memory), " bytes",
+                   rt.graph_memory > 0 ? cat(", besides the CUDA graphs' ", rt.graph_memory, " bytes") : "");
     }
     rt.tp->reset_stats();  // graph capture is not serving either
     rt.pp->reset_stats();

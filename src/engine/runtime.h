@@ -32,6 +32,8 @@ struct Runtime {
     std::string hosts;       // every host of the job, for the report
     std::string start_time;  // ISO 8601, UTC
     double load_seconds = 0;
+    int64_t device_used_at_start = 0;  // Backend::device_used_bytes once the KV cache and the graphs exist
+    int64_t graph_memory = 0;  // what capturing the CUDA graphs added outside the backend's buffers
 
     ~Runtime();
 };

@@ -90,8 +90,8 @@ void count_activations(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& 
 
     const std::vector<int> lens = profile_seq_lens(int(p.max_model_len), int(p.max_num_batched_tokens),
                                                    int(p.max_num_seqs));
-    const int64_t n_seqs = int64_t(lens.size()), len_max = lens.empty() ? 0 : *std::max_element(lens.begin(), lens.end());
-    const int64_t max_blocks = ceil_div(len_max, p.block_size);
+    // Block tables as wide as a sequence of max_model_len needs: the widest a step may send.
+    const int64_t n_seqs = int64_t(lens.size()), max_blocks = ceil_div(p.max_model_len, p.block_size);
     int64_t n_tokens = 0;
     for (int len : lens) n_tokens += len;
     p.profile_tokens = n_tokens;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CUDA graphs change nothing but speed: the same greedy tokens and log-probs (to 1e-5) with and without
 # --enforce-eager, on a batch of decode sizes that land on several graphs (1, 3, 8 prompts); and the graphs run
-# must have replayed them.
+# must have replayed them. Each run's device memory in use once serving starts (KV cache and graphs made) must
+# be within what --gpu-memory-utilization allows.
 # Run through with_gpu.sh (skipped without a GPU). usage: graphs_vs_eager.sh LOCKSTEP MODEL WORKDIR
 set -eu
 bin=$1; model=$2; work=$3
@@ -17,6 +18,14 @@ for n in 1 3 8; do
         "${extra[@]}" 2> "$work/$mode-$n.log" || { cat "$work/$mode-$n.log"; exit 1; }
   done
   grep -h "CUDA graphs" "$work/graphs-$n.log" | head -1
+  for mode in graphs eager; do
+    line=$(grep -h "device memory in use" "$work/$mode-$n.log" | head -1)
+    echo "$mode: ${line#*] }"
+    used=$(sed -n 's/.*(\([0-9]*\) bytes, .*/\1/p' <<< "$line")
+    allowed=$(sed -n 's/.* allows \([0-9]*\) bytes.*/\1/p' <<< "$line")
+    [ -n "$used" ] && [ -n "$allowed" ] || { echo "FAILED: no 'device memory in use' line in $mode-$n.log"; exit 1; }
+    [ "$used" -le "$allowed" ] || { echo "FAILED: $mode uses $used bytes, more than the $allowed allowed"; exit 1; }
+  done
   # The graphs run must have replayed them (23 decode steps each), not fallen back to eager steps.
   replays=$(sed -n 's/.*(\([0-9]*\) decode steps replayed a CUDA graph).*/\1/p' "$work/graphs-$n.log" | head -1)
   echo "graphs run: ${replays:-no} decode steps replayed a CUDA graph"
