@@ -60,9 +60,17 @@ NcclCommunicator::NcclCommunicator(MPI_Comm group, std::string group_name, cudaS
     add_abort_cleanup([c, alive] {  // releases kernels stuck in a collective before MPI_Abort
         if (*alive) ncclCommAbort(c);
     });
+    wait_check_ = add_wait_check([this]() -> std::string {
+        ncclResult_t state = ncclSuccess;
+        if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess || state == ncclSuccess || state == ncclInProgress)
+            return "";
+        return cat("NCCL (", name_, ") reports an asynchronous error: ", ncclGetErrorString(state), " (",
+                   ncclGetLastError(comm_), ")");
+    });
 }
 
 NcclCommunicator::~NcclCommunicator() {
+    remove_wait_check(wait_check_);
     for (Timing& t : pending_) events_.insert(events_.end(), {t.start, t.stop});
     for (cudaEvent_t e : events_) cudaEventDestroy(e);
     *alive_ = false;  // the abort cleanup must not touch it any more

@@ -47,6 +47,7 @@ private:
 
     ncclComm_t comm_ = nullptr;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    int wait_check_ = -1;  // core/wait.h: its asynchronous error ends any wait
     cudaStream_t stream_;
     std::string name_;
     int rank_ = 0, size_ = 1;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "core/check.h"
 
@@ -15,7 +16,15 @@ namespace {
 double g_timeout_s = 0;
 const char* g_phase = "loading";
 int64_t g_step = -1;
+std::map<int, std::function<std::string()>> g_checks;
+int g_next_check = 0;
 }  // namespace
+
+int add_wait_check(std::function<std::string()> check) {
+    g_checks.emplace(g_next_check, std::move(check));
+    return g_next_check++;
+}
+void remove_wait_check(int id) { g_checks.erase(id); }
 
 void set_wait_timeout(double seconds, const char* phase) {
     g_timeout_s = seconds;
@@ -53,6 +62,10 @@ void poll(const std::function<int(int&)>& test, const char* what, bool may_sleep
                      "mpirun's message)"));
         // The driver watches for a worker's abort notice while it waits (a dead peer never arrives here).
         if (iter % 256 == 255 && is_driver()) check_abort_notice();
+        if (iter % 256 == 255)
+            for (const auto& [id, check] : g_checks)
+                if (std::string why = check(); !why.empty())
+                    fail(cat(what, g_step >= 0 ? cat(" at step ", g_step) : cat(" while ", g_phase), ": ", why));
         if (g_timeout_s > 0 && iter % 256 == 255) {
             const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (waited > g_timeout_s)

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace ls {
 
@@ -19,5 +20,12 @@ void set_wait_step(int64_t step);                           // for the message; 
 void poll(const std::function<int(int&)>& test, const char* what, bool may_sleep = true);
 // The same for anything else that can be polled: a CUDA stream, an NCCL communicator's async state.
 void wait_until(const std::function<bool()>& done, const char* what, bool may_sleep = true);
+
+// Checks that every wait runs now and then (each 256 polls): one that returns a message ends the wait, and the
+// rank, with it. NCCL asks for this: a network or remote failure is reported as a communicator's asynchronous
+// error while its kernels keep spinning, so without it a rank would wait for the watchdog. Returns an id for
+// remove_wait_check.
+int add_wait_check(std::function<std::string()> check);
+void remove_wait_check(int id);
 
 }  // namespace ls

@@ -83,8 +83,10 @@ grep -Eq "$want" "$work/stderr.txt" || fail "no line matches /$want/"
 case $kind in
     throw | hang | exit | sigkill)  # at=load fires just after loading, once the report is armed: written too
         [ "$state" = incomplete ] || fail "report $state after a fault at $at (expected incomplete)"
-        if [ "$kind" = exit ] || [ "$kind" = sigkill ]; then  # mpirun's SIGTERM reached the driver
-            want="terminated by SIGTERM while waiting for .*another rank exited or was killed"
+        if [ "$kind" = exit ] || [ "$kind" = sigkill ]; then
+            # mpirun's SIGTERM reached the driver, or, over NCCL, the communicator's asynchronous error came
+            # first (the dead peer's connection closed; core/wait.h polls it).
+            want="terminated by SIGTERM while waiting for .*another rank exited or was killed|NCCL \(TP group\) reports an asynchronous error: remote process exited"
         elif [ "$kind" = throw ]; then
             [ "$rank" -eq 0 ] && want="injected fault \(kind=throw\) on rank 0" || want="rank $rank failed: injected fault"
         else  # the watchdog's message: it names the rank that gave up waiting, not the one that hangs
