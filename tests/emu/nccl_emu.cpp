@@ -24,7 +24,8 @@
 //     on a failure too.
 // Not kept: NCCL's own algorithms (fp16/bf16 all-reduce rounds once, as NCCL's ring does at two ranks only);
 // collectives inside a group run at once instead of at ncclGroupEnd; ncclCommDestroy fails the calls still
-// queued instead of waiting for them; ranks on more than one host (the sockets are the host's).
+// queued instead of waiting for them; ncclCommFinalize waits for nothing (NCCL's waits for the graphs too);
+// ranks on more than one host (the sockets are the host's).
 #include <nccl.h>
 #include <fcntl.h>
 #include <sys/poll.h>
@@ -407,6 +408,11 @@ std::function<void()> held_by_graph(cudaStream_t stream, const std::shared_ptr<C
     return [op = std::move(op), ref] { op(); };
 }
 
+// A collective's op on its stream: the device reaches it unasked when peers wait for it (device_emu.h).
+void enqueue_call(cudaStream_t stream, const std::shared_ptr<Comm>& c, std::function<void()> op) {
+    ls::emu::enqueue(stream, held_by_graph(stream, c, std::move(op)), c->nranks > 1);
+}
+
 // ncclCommDestroy and ncclCommAbort: the communicator stops (waiting calls fail), then, as NCCL does, the call
 // waits for every graph that captured one of its calls to be destroyed. It says so once, since NCCL's silence
 // there looks like any other hang.
@@ -606,9 +612,9 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
         return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
     std::shared_ptr<Comm> c = comm->c;
     const Call call{kAllReduce, uint32_t(t), -1, 0, count};
-    ls::emu::enqueue(stream, held_by_graph(stream, c, [c, send, recv, count, d, bytes, call] {
+    enqueue_call(stream, c, [c, send, recv, count, d, bytes, call] {
         sum(c->exchange(send, bytes, call), recv, count, d);
-    }), c->nranks > 1);
+    });
     return ncclSuccess;
 }
 
@@ -620,10 +626,10 @@ ncclResult_t ncclAllGather(const void* send, void* recv, size_t count, ncclDataT
     if (!device_buffer(send, bytes) || !device_buffer(recv, bytes * size_t(c->nranks)))
         return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
     const Call call{kAllGather, uint32_t(t), -1, 0, count};
-    ls::emu::enqueue(stream, held_by_graph(stream, c, [c, send, recv, bytes, call] {
+    enqueue_call(stream, c, [c, send, recv, bytes, call] {
         const std::vector<std::vector<char>> all = c->exchange(send, bytes, call);
         for (size_t r = 0; r < all.size(); r++) std::memcpy(static_cast<char*>(recv) + r * bytes, all[r].data(), bytes);
-    }), c->nranks > 1);
+    });
     return ncclSuccess;
 }
 
@@ -636,7 +642,7 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
     if (!device_buffer(recv, bytes) || (c->rank == root && !device_buffer(send, bytes)))
         return refuse(ncclInvalidArgument, "a buffer outside device memory (cudaMalloc'd)");
     const Call call{kBroadcast, uint32_t(t), root, 0, count};
-    ls::emu::enqueue(stream, held_by_graph(stream, c, [c, send, recv, bytes, root, call] {
+    enqueue_call(stream, c, [c, send, recv, bytes, root, call] {
         const uint64_t seq = c->collectives++;
         if (c->rank == root) {
             for (int r = 0; r < c->nranks; r++)
@@ -646,7 +652,7 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
         }
         const std::vector<char> data = c->take_collective(root, seq, call);
         std::memcpy(recv, data.data(), bytes);
-    }), c->nranks > 1);
+    });
     return ncclSuccess;
 }
 
