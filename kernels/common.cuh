@@ -50,6 +50,11 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = kWarp / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
 // Sum over the whole block, returned to every thread. `scratch` holds kWarp floats; the leading
 // __syncthreads makes back-to-back calls with the same scratch safe.
 __device__ __forceinline__ float block_sum(float v, float* scratch) {

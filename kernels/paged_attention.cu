@@ -2,8 +2,13 @@
 // context back through its sequence's block table. Online softmax (running max m, running sum l, rescaled
 // accumulator) so a context of any length takes one pass over K/V, all in fp32.
 //
-// Per warp, lane L holds elements L, L+32, ... of the head (≤ 8 each: d_head ≤ 256). One key costs one warp
-// reduction for q·k; K/V rows of a head are contiguous, so a warp's loads are coalesced.
+// Decode (and prefill with d_head > 128): per warp, lane L holds elements L, L+32, ... of the head (≤ 8 each:
+// d_head ≤ 256). One key costs one warp reduction for q·k; K/V rows of a head are contiguous, so a warp's
+// loads are coalesced.
+// Prefill (d_head ≤ 128): FlashAttention's tiling. A block takes up to 16 queries of one sequence and one head;
+// it stages 32 keys at a time of K and V in shared memory, read once for all its queries (a warp per query
+// read them once per query), and a lane scores one key of the tile, so a tile costs a query two warp
+// reductions (max and sum) instead of one per key.
 #include "common.cuh"
 #include "kernels.h"
 
@@ -14,6 +19,11 @@ constexpr int kMaxPerLane = 8;
 constexpr int kMaxDHead = kMaxPerLane * kWarp;
 constexpr int kDecodeWarps = 8;   // warps of one (sequence, head) block, splitting the context
 constexpr int kPrefillWarps = 4;  // one (token, head) per warp
+constexpr int kTileQueries = 16;  // tiled prefill: queries of one sequence per block, kTiledWarps of them a warp
+constexpr int kTiledWarps = 4;
+constexpr int kTileKeys = kWarp;  // keys staged at a time: one per lane
+constexpr int kTiledPerLane = 4;  // output elements a lane holds: d_head ≤ 128
+constexpr int kTiledMaxDHead = kTiledPerLane * kWarp;
 
 // k_cache, v_cache: [n_slots, d_row]; k, v: [n_tokens, d_row]; slot_mapping: [n_tokens].
 template <class T>
@@ -154,6 +164,118 @@ __global__ void prefill_kernel(T* out, const T* q, const T* k_cache, const T* v_
     }
 }
 
+// The tiled prefill's blocks: sequence by sequence, ceil(its queries / kTileQueries) each. At most this many.
+int64_t max_query_tiles(int64_t n_tokens, int64_t n_seqs) { return ceil_div(n_tokens, kTileQueries) + n_seqs; }
+
+// grid (max_query_tiles, n_heads), kTiledWarps warps; dynamic smem: (2 · kTileKeys · (d_head + 1) +
+// kTileQueries · d_head) floats. Shapes as decode_kernel. A block past the last tile exits.
+template <class T>
+__global__ void prefill_tiled_kernel(T* out, const T* q, const T* k_cache, const T* v_cache,
+                                     const int32_t* query_start, const int32_t* positions, const int32_t* block_tables,
+                                     PagedAttentionShape sh, float scale) {
+    extern __shared__ float smem[];
+    const int64_t d = sh.d_head, stride = d + 1;  // a padded row: lane j reads row j without bank conflicts
+    float* s_k = smem;                            // [kTileKeys, stride]
+    float* s_v = s_k + kTileKeys * stride;        // [kTileKeys, stride]
+    float* s_q = s_v + kTileKeys * stride;        // [kTileQueries, d], pre-scaled
+    __shared__ int64_t s_tile[3];                 // this block's sequence (-1: none) and its query range
+    __shared__ bool s_ok[kTileKeys];              // a staged key is readable (inside its sequence's table)
+    if (threadIdx.x == 0) {
+        int64_t b = blockIdx.x, seq = -1, t0 = 0, t1 = 0;
+        for (int64_t s = 0; s < sh.n_seqs && seq < 0; s++) {
+            const int64_t begin = query_start[s], len = query_start[s + 1] - begin;
+            const int64_t tiles = len > 0 ? ceil_div(len, kTileQueries) : 0;
+            if (b < tiles) {
+                seq = s;
+                t0 = begin + b * kTileQueries;
+                t1 = t0 + kTileQueries < begin + len ? t0 + kTileQueries : begin + len;
+            }
+            b -= tiles;
+        }
+        s_tile[0] = seq;
+        s_tile[1] = t0;
+        s_tile[2] = t1;
+    }
+    __syncthreads();
+    const int64_t seq = s_tile[0], t0 = s_tile[1], nq = s_tile[2] - s_tile[1];
+    if (seq < 0) return;  // the whole block
+    const int64_t head = int64_t(blockIdx.y) * d, d_row = sh.n_heads * d;
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int32_t* table = block_tables + seq * sh.max_blocks;
+    for (int64_t i = threadIdx.x; i < nq * d; i += blockDim.x)
+        s_q[i] = to_f32(q[(t0 + i / d) * d_row + head + i % d]) * scale;
+    // This warp's queries are warp, warp + kTiledWarps, ...; the tile's keys are those its last query sees.
+    constexpr int kMine = kTileQueries / kTiledWarps;
+    int64_t visible[kMine];
+    float m[kMine], l[kMine], acc[kMine][kTiledPerLane];
+    int64_t n_keys = 0;
+#pragma unroll
+    for (int i = 0; i < kMine; i++) {
+        const int64_t qi = warp + i * kTiledWarps;
+        visible[i] = qi < nq ? n_visible(positions[t0 + qi], sh) : 0;
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < kTiledPerLane; c++) acc[i][c] = 0.0f;
+    }
+    for (int64_t i = 0; i < nq; i++) {
+        const int64_t v = n_visible(positions[t0 + i], sh);
+        n_keys = v > n_keys ? v : n_keys;
+    }
+    for (int64_t j0 = 0; j0 < n_keys; j0 += kTileKeys) {
+        __syncthreads();  // the previous tile is consumed (and, the first time, s_q is written)
+        for (int64_t i = threadIdx.x; i < kTileKeys * d; i += blockDim.x) {
+            const int64_t r = i / d, e = i % d, j = j0 + r;
+            const int64_t slot = j < n_keys ? int64_t(table[j / sh.block_size]) * sh.block_size + j % sh.block_size : -1;
+            const bool ok = slot >= 0 && slot < sh.n_slots;  // a corrupt table must not read outside the cache
+            s_k[r * stride + e] = ok ? to_f32(k_cache[slot * d_row + head + e]) : 0.0f;
+            s_v[r * stride + e] = ok ? to_f32(v_cache[slot * d_row + head + e]) : 0.0f;
+            if (e == 0) s_ok[r] = ok;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < kMine; i++) {
+            const int64_t qi = warp + i * kTiledWarps, j = j0 + lane;
+            if (qi >= nq) break;  // the warp's remaining queries are past the tile's: uniform in the warp
+            float s = -INFINITY;
+            if (j < visible[i] && s_ok[lane]) {
+                const float* qr = s_q + qi * d;
+                const float* kr = s_k + lane * stride;
+                float dot = 0.0f;
+                for (int64_t e = 0; e < d; e++) dot += qr[e] * kr[e];
+                s = dot;
+            }
+            const float tile_max = warp_max(s);
+            if (tile_max == -INFINITY) continue;  // this query sees none of these keys: uniform in the warp
+            const float m_new = fmaxf(m[i], tile_max);
+            const float corr = expf(m[i] - m_new), p = s == -INFINITY ? 0.0f : expf(s - m_new);
+            l[i] = l[i] * corr + warp_sum(p);
+#pragma unroll
+            for (int c = 0; c < kTiledPerLane; c++) acc[i][c] *= corr;
+            for (int jj = 0; jj < kTileKeys; jj++) {
+                const float pj = __shfl_sync(0xffffffffu, p, jj);
+                const float* vr = s_v + jj * stride;
+#pragma unroll
+                for (int c = 0; c < kTiledPerLane; c++) {
+                    const int64_t e = lane + c * kWarp;
+                    if (e < d) acc[i][c] += pj * vr[e];
+                }
+            }
+            m[i] = m_new;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < kMine; i++) {
+        const int64_t qi = warp + i * kTiledWarps;
+        if (qi >= nq) break;
+#pragma unroll
+        for (int c = 0; c < kTiledPerLane; c++) {
+            const int64_t e = lane + c * kWarp;
+            if (e < d) out[(t0 + qi) * d_row + head + e] = from_f32<T>(l[i] > 0.0f ? acc[i][c] / l[i] : 0.0f);
+        }
+    }
+}
+
 }  // namespace
 
 void write_kv(void* k_cache, void* v_cache, const void* k, const void* v, const int32_t* slot_mapping, DType dtype,
@@ -190,6 +312,12 @@ void paged_attention(void* out, const void* q, const void* k_cache, const void* 
             const size_t smem = size_t(kDecodeWarps) * size_t(shape.d_head + 2) * sizeof(float);
             decode_kernel<T><<<grid, kDecodeWarps * kWarp, smem, stream>>>(o, qt, kc, vc, query_start, positions,
                                                                            block_tables, shape, scale);
+        } else if (shape.d_head <= kTiledMaxDHead) {
+            const dim3 grid(unsigned(max_query_tiles(shape.n_tokens, shape.n_seqs)), unsigned(shape.n_heads));
+            const size_t smem = (size_t(2 * kTileKeys) * size_t(shape.d_head + 1) +
+                                 size_t(kTileQueries) * size_t(shape.d_head)) * sizeof(float);
+            prefill_tiled_kernel<T><<<grid, kTiledWarps * kWarp, smem, stream>>>(o, qt, kc, vc, query_start,
+                                                                                 positions, block_tables, shape, scale);
         } else {
             const dim3 grid(unsigned(ceil_div(shape.n_tokens, kPrefillWarps)), unsigned(shape.n_heads));
             prefill_kernel<T><<<grid, kPrefillWarps * kWarp, 0, stream>>>(o, qt, kc, vc, query_start, positions,

@@ -309,15 +309,27 @@ void syncthreads() {
     yield();
 }
 
-uint64_t shfl_xor_bits(unsigned mask, uint64_t bits, int lane_mask, int width) {
-    if (width != kWarp) fail("__shfl_xor_sync: width " + std::to_string(width) + " (the emulation has only 32)");
+namespace {
+// Every lane of the warp writes its value, then reads lane src_of(lane)'s (its own when out of range).
+template <class SrcOf>
+uint64_t shuffle(const char* name, unsigned mask, uint64_t bits, int width, SrcOf src_of) {
+    if (width != kWarp) fail(std::string(name) + ": width " + std::to_string(width) + " (the emulation has only 32)");
     Thread& t = me();
     auto& values = g_block->lane_values[size_t(t.warp)][size_t(t.shfl_parity)];
     t.shfl_parity ^= 1;
     values[size_t(t.lane)] = bits;
     wait_warp(mask);  // every lane has written its value
-    const int src = t.lane ^ lane_mask;
+    const int src = src_of(t.lane);
     return src >= 0 && src < kWarp ? values[size_t(src)] : bits;
+}
+}  // namespace
+
+uint64_t shfl_xor_bits(unsigned mask, uint64_t bits, int lane_mask, int width) {
+    return shuffle("__shfl_xor_sync", mask, bits, width, [&](int lane) { return lane ^ lane_mask; });
+}
+
+uint64_t shfl_idx_bits(unsigned mask, uint64_t bits, int src_lane, int width) {
+    return shuffle("__shfl_sync", mask, bits, width, [&](int) { return src_lane % kWarp; });
 }
 
 void* dynamic_smem_base() { return g_block->smem.empty() ? nullptr : g_block->smem.data(); }

@@ -55,6 +55,7 @@ void submit(cudaStream_t stream, std::function<void()> op);
 
 void syncthreads();
 uint64_t shfl_xor_bits(unsigned mask, uint64_t bits, int lane_mask, int width);
+uint64_t shfl_idx_bits(unsigned mask, uint64_t bits, int src_lane, int width);  // __shfl_sync
 void* dynamic_smem_base();
 
 template <class T>
@@ -115,6 +116,16 @@ T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
     uint64_t bits = 0;
     std::memcpy(&bits, &v, sizeof(T));
     bits = ls::emu::shfl_xor_bits(mask, bits, lane_mask, width);
+    std::memcpy(&v, &bits, sizeof(T));
+    return v;
+}
+
+template <class T>
+T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "__shfl_sync: a 1- to 8-byte value");
+    uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof(T));
+    bits = ls::emu::shfl_idx_bits(mask, bits, src_lane, width);
     std::memcpy(&v, &bits, sizeof(T));
     return v;
 }

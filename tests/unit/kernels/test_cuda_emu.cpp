@@ -42,6 +42,11 @@ __global__ void butterfly_kernel(int* out) {  // every lane ends with the warp's
     out[threadIdx.x] = v * 100 + __shfl_xor_sync(0xffffffffu, int(threadIdx.x), 1);
 }
 
+__global__ void broadcast_kernel(int* out) {  // lane L reads lane (3 L + 1) mod 32's value, then lane 7's
+    const int v = int(threadIdx.x) * 10;
+    out[threadIdx.x] = __shfl_sync(0xffffffffu, v, int(threadIdx.x % 32) * 3 + 1) * 1000 + __shfl_sync(0xffffffffu, v, 7);
+}
+
 __global__ void divergent_kernel(float* x) {  // half a warp at the block barrier, the other half at a shuffle
     if (threadIdx.x < 16)
         __syncthreads();
@@ -97,6 +102,19 @@ TEST_CASE("emu: __shfl_xor_sync exchanges within each warp") {
         for (int i = 0; i < 64; i++) {
             const int warp_sum = i < 32 ? 496 : 1520;  // 0+..+31, 32+..+63
             CHECK(out[size_t(i)] == warp_sum * 100 + (i ^ 1));
+        }
+    }
+    ls::emu::set_order(Order::Forward);
+}
+
+TEST_CASE("emu: __shfl_sync reads the source lane's value of the same warp") {
+    for (Order o : kOrders) {
+        ls::emu::set_order(o);
+        std::vector<int> out(64);
+        Launch(1, 64)(broadcast_kernel, out.data());
+        for (int i = 0; i < 64; i++) {
+            const int base = i < 32 ? 0 : 32;
+            CHECK(out[size_t(i)] == (base + (3 * (i % 32) + 1) % 32) * 10 * 1000 + (base + 7) * 10);
         }
     }
     ls::emu::set_order(Order::Forward);
