@@ -45,6 +45,11 @@ bool is_driver() {
     }
     return rank == 0;
 }
+
+// "<what> at step N" in the loop, "<what> while loading" before it: where a failed wait was.
+std::string waiting_for(const char* what) {
+    return cat(what, g_step >= 0 ? cat(" at step ", g_step) : cat(" while ", g_phase));
+}
 }  // namespace
 
 // Polls `test` until it reports done: a short spin, then sched_yield, then sleeps growing to 200 µs.
@@ -64,14 +69,12 @@ void poll(const std::function<int(int&)>& test, const char* what, bool may_sleep
         if (iter % 256 == 255 && is_driver()) check_abort_notice();
         if (iter % 256 == 255)
             for (const auto& [id, check] : g_checks)
-                if (std::string why = check(); !why.empty())
-                    fail(cat(what, g_step >= 0 ? cat(" at step ", g_step) : cat(" while ", g_phase), ": ", why));
+                if (std::string why = check(); !why.empty()) fail(cat(waiting_for(what), ": ", why));
         if (g_timeout_s > 0 && iter % 256 == 255) {
             const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (waited > g_timeout_s)
-                fail(cat(what, g_step >= 0 ? cat(" at step ", g_step) : cat(" while ", g_phase), ": no progress for ",
-                         int(waited), " s (--collective-timeout ", g_timeout_s,
-                         " s); another rank has died or hangs"));
+                fail(cat(waiting_for(what), ": no progress for ", int(waited), " s (--collective-timeout ",
+                         g_timeout_s, " s); another rank has died or hangs"));
         }
         if (iter < 64) continue;
         if (iter < 256 || !may_sleep) {
