@@ -110,24 +110,27 @@ struct Launch {
 
 inline void __syncthreads() { ls::emu::syncthreads(); }
 
-template <class T>
-T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
-    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "__shfl_xor_sync: a 1- to 8-byte value");
+namespace ls::emu {
+// A shuffle of any 1- to 8-byte value, through its bits.
+template <class T, class Shuffle>
+T shuffle_value(T v, Shuffle shuffle_bits) {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "a warp shuffle of a 1- to 8-byte value");
     uint64_t bits = 0;
     std::memcpy(&bits, &v, sizeof(T));
-    bits = ls::emu::shfl_xor_bits(mask, bits, lane_mask, width);
+    bits = shuffle_bits(bits);
     std::memcpy(&v, &bits, sizeof(T));
     return v;
+}
+}  // namespace ls::emu
+
+template <class T>
+T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
+    return ls::emu::shuffle_value(v, [&](uint64_t b) { return ls::emu::shfl_xor_bits(mask, b, lane_mask, width); });
 }
 
 template <class T>
 T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
-    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "__shfl_sync: a 1- to 8-byte value");
-    uint64_t bits = 0;
-    std::memcpy(&bits, &v, sizeof(T));
-    bits = ls::emu::shfl_idx_bits(mask, bits, src_lane, width);
-    std::memcpy(&v, &bits, sizeof(T));
-    return v;
+    return ls::emu::shuffle_value(v, [&](uint64_t b) { return ls::emu::shfl_idx_bits(mask, b, src_lane, width); });
 }
 
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
