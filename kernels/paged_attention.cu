@@ -3,8 +3,8 @@
 // accumulator) so a context of any length takes one pass over K/V, all in fp32.
 //
 // Decode (and prefill with d_head > 128): per warp, lane L holds elements L, L+32, ... of the head (≤ 8 each:
-// d_head ≤ 256). One key costs one warp reduction for q·k; K/V rows of a head are contiguous, so a warp's
-// loads are coalesced.
+// d_head ≤ 256). The warp takes 32 keys at a time, their K/V loads in flight together (see attend); K/V rows
+// of a head are contiguous, so a warp's loads are coalesced.
 // Prefill (d_head ≤ 128): FlashAttention's tiling. A block takes up to 16 queries of one sequence and one head;
 // it stages 32 keys at a time of K and V in shared memory, read once for all its queries (a warp per query
 // read them once per query), and a lane scores one key of the tile, so a tile costs a query two warp
@@ -44,33 +44,55 @@ struct Softmax {  // one warp's running state over the keys it has seen
     float acc[kMaxPerLane] = {};
 };
 
-// Folds keys j = j_begin, j_begin + j_step, ... < j_end of one head into st. q: this lane's elements of the
-// query, pre-scaled. table: [max_blocks] of the token's sequence; head: offset of the head in a row.
+// Folds the keys of one head into st a tile of kWarp keys at a time: the tiles starting at j_begin,
+// j_begin + j_step, ... below n. Lane L looks up the slot of the tile's key L, so a tile costs one round of
+// table reads, and its 32 K rows (then V rows) are loads independent of each other that the warp keeps in
+// flight together, not one key's dependent table-read → K-read → reduction after another. A row is read by the
+// whole warp (lane L: elements L, L + 32, ...), coalesced. Keys outside the table or the cache read slot 0 (in
+// range) and count for nothing. q: this lane's elements of the query, pre-scaled. table: [max_blocks] of the
+// token's sequence; head: offset of the head in a row.
 template <class T>
 __device__ void attend(Softmax& st, const float (&q)[kMaxPerLane], const T* k_cache, const T* v_cache,
-                       const int32_t* table, int64_t j_begin, int64_t j_end, int64_t j_step,
-                       const PagedAttentionShape& sh, int64_t head) {
+                       const int32_t* table, int64_t j_begin, int64_t n, int64_t j_step, const PagedAttentionShape& sh,
+                       int64_t head) {
     const int lane = threadIdx.x % kWarp;
     const int64_t d_row = sh.n_heads * sh.d_head;
-    for (int64_t j = j_begin; j < j_end; j += j_step) {
-        const int64_t slot = int64_t(table[j / sh.block_size]) * sh.block_size + j % sh.block_size;
-        if (slot < 0 || slot >= sh.n_slots) continue;  // a corrupt table must not read outside the cache
-        const T* kr = k_cache + slot * d_row + head;
-        const T* vr = v_cache + slot * d_row + head;
-        float dot = 0.0f;
+    for (int64_t j0 = j_begin; j0 < n; j0 += j_step) {
+        const int64_t j = j0 + lane;
+        int64_t slot = j < n ? int64_t(table[j / sh.block_size]) * sh.block_size + j % sh.block_size : -1;
+        if (slot >= sh.n_slots) slot = -1;  // a corrupt table must not read outside the cache
+        float s = -INFINITY;                // lane L: the score of key j0 + L
 #pragma unroll
-        for (int c = 0; c < kMaxPerLane; c++) {
-            const int e = lane + c * kWarp;
-            if (e < sh.d_head) dot += q[c] * to_f32(kr[e]);
+        for (int jj = 0; jj < kWarp; jj++) {
+            const int64_t sj = __shfl_sync(0xffffffffu, slot, jj);
+            const T* kr = k_cache + (sj < 0 ? 0 : sj) * d_row + head;
+            float dot = 0.0f;
+#pragma unroll
+            for (int c = 0; c < kMaxPerLane; c++) {
+                const int e = lane + c * kWarp;
+                if (e < sh.d_head) dot += q[c] * to_f32(kr[e]);
+            }
+            dot = warp_sum(dot);
+            if (lane == jj && sj >= 0) s = dot;
         }
-        const float s = warp_sum(dot);
-        const float m_new = fmaxf(st.m, s);
-        const float corr = expf(st.m - m_new), p = expf(s - m_new);
-        st.l = st.l * corr + p;
+        const float tile_max = warp_max(s);
+        if (tile_max == -INFINITY) continue;  // no key of this tile is readable: uniform in the warp
+        const float m_new = fmaxf(st.m, tile_max);
+        const float corr = expf(st.m - m_new), p = s == -INFINITY ? 0.0f : expf(s - m_new);
+        st.l = st.l * corr + warp_sum(p);
 #pragma unroll
-        for (int c = 0; c < kMaxPerLane; c++) {
-            const int e = lane + c * kWarp;
-            st.acc[c] = st.acc[c] * corr + (e < sh.d_head ? p * to_f32(vr[e]) : 0.0f);
+        for (int c = 0; c < kMaxPerLane; c++) st.acc[c] *= corr;
+#pragma unroll
+        for (int jj = 0; jj < kWarp; jj++) {
+            const int64_t sj = __shfl_sync(0xffffffffu, slot, jj);
+            const float pj = __shfl_sync(0xffffffffu, p, jj);
+            const T* vr = v_cache + (sj < 0 ? 0 : sj) * d_row + head;
+#pragma unroll
+            for (int c = 0; c < kMaxPerLane; c++) {
+                const int e = lane + c * kWarp;
+                // Select, not multiply: slot 0 of an unreadable key may hold anything, NaN included.
+                if (e < sh.d_head && sj >= 0) st.acc[c] += pj * to_f32(vr[e]);
+            }
         }
         st.m = m_new;
     }
@@ -111,7 +133,9 @@ __global__ void decode_kernel(T* out, const T* q, const T* k_cache, const T* v_c
         float qv[kMaxPerLane];
         load_query(qv, q + t * d_row + head, sh.d_head, scale);
         Softmax st;
-        attend(st, qv, k_cache, v_cache, table, warp, n_visible(positions[t], sh), kDecodeWarps, sh, head);
+        // Warp w takes the tiles w, w + kDecodeWarps, ... of the context.
+        attend(st, qv, k_cache, v_cache, table, int64_t(warp) * kWarp, n_visible(positions[t], sh),
+               int64_t(kDecodeWarps) * kWarp, sh, head);
         if (lane == 0) {
             s_m[warp] = st.m;
             s_l[warp] = st.l;
@@ -155,7 +179,8 @@ __global__ void prefill_kernel(T* out, const T* q, const T* k_cache, const T* v_
     float qv[kMaxPerLane];
     load_query(qv, q + t * d_row + head, sh.d_head, scale);
     Softmax st;
-    attend(st, qv, k_cache, v_cache, block_tables + s * sh.max_blocks, 0, n_visible(positions[t], sh), 1, sh, head);
+    attend(st, qv, k_cache, v_cache, block_tables + s * sh.max_blocks, 0, n_visible(positions[t], sh), kWarp, sh,
+           head);
     const int lane = threadIdx.x % kWarp;
 #pragma unroll
     for (int c = 0; c < kMaxPerLane; c++) {

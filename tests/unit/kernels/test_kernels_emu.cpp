@@ -213,7 +213,9 @@ std::vector<float> cpu_attention(const PagedCase& c, const Batch& batch, const s
 }
 
 TEST_CASE("paged attention: mixed prefill + decode (prefill kernel) and decode only (decode kernel)") {
-    for (const int64_t d_head : {32, 80, 128}) {  // a lane holds 1, 3 (half a warp idle in the last) or 4 elements
+    // A lane holds 1, 3 (half a warp idle in the last), 4 or 8 elements; d_head 256 takes the warp-per-query
+    // prefill kernel, the others the tiled one.
+    for (const int64_t d_head : {32, 80, 128, 256}) {
         CAPTURE(d_head);
         const PagedCase c(d_head);
         const float scale = 1.0f / std::sqrt(float(d_head));
@@ -239,6 +241,48 @@ TEST_CASE("paged attention: mixed prefill + decode (prefill kernel) and decode o
                     EXPECT_CLOSE(host(eo), want, dt);
                 });
             }
+        }
+    }
+}
+
+// A decode at position 600 (601 keys: three 32-key tiles for some of the decode kernel's warps, so each warp
+// rescales its own running sum) and a prefill after it, over a cache whose every slot outside the block tables
+// holds NaN, slot 0 included: the kernels read slot 0 for a tile's keys past the context, and those must count
+// for nothing.
+TEST_CASE("paged attention: long contexts, and NaN in slots outside the tables never reaches the result") {
+    for (const int64_t d_head : {64, 256}) {  // the tiled prefill kernel, and the warp-per-query one
+        CAPTURE(d_head);
+        PagedCase c(d_head);
+        c.n_blocks = 48;
+        c.max_blocks = 40;
+        c.tables.assign(size_t(2 * c.max_blocks), -1);
+        for (int64_t j = 0; j < 38; j++) c.tables[size_t(j)] = int32_t(38 - j);  // blocks 38..1: block 0 unused
+        c.tables[size_t(c.max_blocks)] = 45;
+        c.tables[size_t(c.max_blocks + 1)] = 41;
+        std::vector<bool> used(size_t(c.n_blocks), false);
+        for (int32_t b : c.tables)
+            if (b >= 0) used[size_t(b)] = true;
+        const DType dt = DType::F16;
+        auto kc = rounded(dt, randn(size_t(c.n_slots() * c.d_row())));
+        auto vc = rounded(dt, randn(size_t(c.n_slots() * c.d_row())));
+        for (int64_t slot = 0; slot < c.n_slots(); slot++)
+            if (!used[size_t(slot / c.bs)])
+                for (int64_t e = 0; e < c.d_row(); e++) kc[size_t(slot * c.d_row() + e)] = vc[size_t(slot * c.d_row() + e)] = NAN;
+        DevArray ek = dev(dt, kc), ev = dev(dt, vc);
+        const float scale = 1.0f / std::sqrt(float(d_head));
+        const Batch decode{{0, 1, 2}, {600, 20}}, prefill{{0, 1, 6}, {600, 15, 16, 17, 18, 19}};
+        for (const Batch* batch : {&decode, &prefill}) {
+            const int64_t n = int64_t(batch->positions.size());
+            CAPTURE(n);
+            const auto q = rounded(dt, randn(size_t(n * c.d_row())));
+            const auto want = cpu_attention(c, *batch, q, kc, vc, scale);
+            kernels::PagedAttentionShape sh{n, 2, c.n_heads, d_head, c.bs, c.max_blocks, c.n_slots()};
+            each_order([&] {
+                DevArray eq = dev(dt, q), eo = dev(dt, std::vector<float>(q.size()));
+                kernels::paged_attention(eo.p(), eq.p(), ek.p(), ev.p(), batch->query_start.data(),
+                                         batch->positions.data(), c.tables.data(), dt, sh, scale, nullptr);
+                EXPECT_CLOSE(host(eo), want, dt);
+            });
         }
     }
 }
