@@ -37,6 +37,10 @@ struct Reading {
     double all_reduce_calls = 0, all_reduce_bytes = 0, steps = 0, tokens_all_steps = 0, out_tokens = 0;
     double predicted_calls_per_step = 0, predicted_bytes = 0, duration = 0;
     std::vector<double> ttft, itl;
+    // The device's memory when serving began (CUDA runs; reports before these figures have none).
+    std::string device = "cpu";
+    double gpu_memory_utilization = 0;
+    std::vector<double> total_memory, device_used, activation_peak, graph_memory;
     std::map<std::string, std::vector<double>> plan;  // lockstep plan's figures, one per pipeline stage
     std::vector<double> pp_rank;
     std::vector<double> forward;
@@ -93,6 +97,14 @@ Reading read(const std::string& path) {
     for (double x : f.read_ints("/requests/output_len")) r.out_tokens += x;
     r.duration = r.loop.empty() ? 0 : r.loop[0];
     if (f.has("/ranks/forward_seconds")) r.forward = f.read_doubles("/ranks/forward_seconds");
+    if (f.has_attr("device")) r.device = f.attr_string("device");
+    if (f.has_attr("gpu_memory_utilization")) r.gpu_memory_utilization = f.attr_double("gpu_memory_utilization");
+    if (f.has("/ranks/device_used_bytes")) {
+        r.total_memory = f.read_doubles("/ranks/total_memory");
+        r.device_used = f.read_doubles("/ranks/device_used_bytes");
+        r.activation_peak = f.read_doubles("/ranks/activation_peak");
+        r.graph_memory = f.read_doubles("/ranks/graph_memory_bytes");
+    }
     for (const std::string& name : f.members("/ranks")) {  // op_<kind>_calls, _seconds, _host_seconds
         if (!name.starts_with("op_") || !name.ends_with("_calls")) continue;
         const std::string base = name.substr(0, name.size() - std::string("_calls").size());
@@ -145,6 +157,22 @@ void print_ops(const Reading& r, size_t rank) {
     if (!r.complete) std::printf("  (the run failed: ops still in flight then are counted without their time)\n");
 }
 
+// What each rank's device held when serving began, against what --gpu-memory-utilization allows, and what
+// of it is lockstep's: the startup log's figures, for every rank in one place.
+void print_device_memory(const Reading& r) {
+    std::printf("\nDevice memory when serving began (cudaMemGetInfo: every process on the device):\n");
+    for (size_t i = 0; i < r.device_used.size(); i++) {
+        const double total = r.total_memory[i], allowed = r.gpu_memory_utilization * total;
+        std::printf("  rank %zu: %s in use of %s (%.1f%%); --gpu-memory-utilization %.2f allows %s%s\n", i,
+                    mib(r.device_used[i]).c_str(), mib(total).c_str(), 100 * r.device_used[i] / std::max(total, 1.0),
+                    r.gpu_memory_utilization, mib(allowed).c_str(), r.device_used[i] > allowed ? "  [OVER]" : "");
+        std::printf("          lockstep's: weights %s + KV cache %s, and %s kept free for activations (the "
+                    "profiled peak); the CUDA graphs took %s more\n",
+                    mib(r.sharded[i] + r.replicated[i]).c_str(), mib(r.kv_bytes[i]).c_str(),
+                    mib(r.activation_peak[i]).c_str(), mib(r.graph_memory[i]).c_str());
+    }
+}
+
 // lockstep plan's prediction next to each stage's first rank (rank 0 alone without pipeline stages).
 void print_plan(const Reading& r) {
     const std::vector<double>& sharded = r.plan.at("weight_bytes_sharded");
@@ -181,6 +209,9 @@ void print_one(const Reading& r) {
                 blocks, r.tp, blocks * r.tp, r.block_size);
     std::printf("  token capacity %.0f tokens, %s of KV over all ranks\n", blocks * r.block_size,
                 mib(sum(r.kv_bytes)).c_str());
+
+    if (r.device == "cuda" && !r.device_used.empty() && r.device_used.size() == r.sharded.size())
+        print_device_memory(r);
 
     std::printf("\nCommunication:\n");
     std::printf("  all-reduces per step on rank 0: %.2f measured (%.0f over %.0f steps), %.0f predicted "

@@ -6,7 +6,9 @@
 #   - `lockstep bench` counts the same ops per step as generate (nothing outside the forward, such as its
 #     bandwidth measurement, is counted);
 #   - the op times fit inside the forward time, the tokens are those of a run without profiling, and
-#     `lockstep report` prints the time by op; a report without --profile-ops has no op figures and no table.
+#     `lockstep report` prints the time by op; a report without --profile-ops has no op figures and no table;
+#   - on a GPU (--device cuda), `lockstep report` prints every rank's device memory, within what
+#     --gpu-memory-utilization allows; a CPU run's report has no such section.
 # usage: profile_ops.sh LOCKSTEP SHARED_DIR WORKDIR [GENERATE_ARGS...]   (e.g. --device cuda --comm mpi)
 # PROFILE_OPS_RUNS: which of tp1 tp2 tp2-pp2 to run (default all; one GPU over NCCL takes tp1 alone).
 set -eu
@@ -81,5 +83,13 @@ for op in qkv_proj out_proj fc1 fc2 lm_head attention write_kv layer_norm embedd
   grep -q "^  $op " "$work/report.txt" || { echo "lockstep report: no line for $op"; cat "$work/report.txt"; exit 1; }
 done
 grep -q "Time by op (--profile-ops" "$work/report.txt"
+# A GPU run's report says what each rank's device held when serving began, never more than the flag allows.
+if [[ " $* " == *" --device cuda "* ]]; then
+  [ "$(grep -c '^  rank [0-9]*: .* in use of .*--gpu-memory-utilization' "$work/report.txt")" = \
+    "$(grep -o '([0-9]* ranks)' "$work/report.txt" | head -1 | tr -dc 0-9)" ] || { echo "no device memory per rank"; cat "$work/report.txt"; exit 1; }
+  ! grep -q "\[OVER\]" "$work/report.txt" || { echo "device memory over --gpu-memory-utilization"; exit 1; }
+else
+  ! grep -q "^Device memory" "$work/report.txt" || { echo "a device memory section in a CPU run's report"; exit 1; }
+fi
 ! "$bin" report "$work/plain.h5" | grep -q "Time by op" || { echo "a time-by-op table without --profile-ops"; exit 1; }
 echo "profile_ops: ok"
