@@ -16,10 +16,7 @@ std::vector<int> graph_batch_sizes(int max_num_seqs) {
 }
 
 int64_t decode_graph_input_bytes(const Backend& be, const DecodeGraphsConfig& c) {
-    const int64_t n = graph_batch_sizes(c.max_num_seqs).back(), i32 = 4;
-    // upload_plan's arrays: token_ids, positions, slot_mapping, sample_rows [n]; query_start [n + 1];
-    // block_tables [n, max_blocks].
-    return 4 * be.alloc_bytes(n * i32) + be.alloc_bytes((n + 1) * i32) + be.alloc_bytes(n * c.max_blocks * i32);
+    return be.alloc_bytes(padded_step_elements(graph_batch_sizes(c.max_num_seqs).back(), c.max_blocks) * 4);
 }
 
 namespace {

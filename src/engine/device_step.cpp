@@ -5,53 +5,71 @@
 namespace ls {
 
 namespace {
-// cols < 0: a vector [rows]. A matrix keeps both dims even one column wide: a step whose sequences all fit in
-// one block has block tables [n_seqs, 1], and the CUDA backend checks that they are 2-D.
-Tensor upload(Backend& be, Buffer& b, const std::vector<int32_t>& v, int64_t rows, int64_t cols = -1) {
-    const Tensor t = reuse_buffer(be, b, DType::I32, rows, cols < 0 ? 1 : cols);
-    if (!v.empty()) be.copy_from_host(t, v.data());
-    return cols < 0 ? make_tensor(t.data, DType::I32, {rows}) : t;
+// Appends v, cut or padded with `fill` to n entries, to h; returns where it starts.
+size_t append(std::vector<int32_t>& h, const std::vector<int32_t>& v, size_t n, int32_t fill) {
+    const size_t at = h.size();
+    h.insert(h.end(), v.begin(), v.begin() + std::ptrdiff_t(std::min(n, v.size())));
+    h.resize(at + n, fill);
+    return at;
 }
 
-// v padded with `fill` up to n entries.
-const std::vector<int32_t>& padded(std::vector<int32_t>& out, const std::vector<int32_t>& v, size_t n, int32_t fill) {
-    out.assign(v.begin(), v.end());
-    out.resize(std::max(n, v.size()), fill);
-    return out;
+size_t append_iota(std::vector<int32_t>& h, size_t n) {  // 0, 1, ..., n - 1
+    const size_t at = h.size();
+    for (size_t i = 0; i < n; i++) h.push_back(int32_t(i));
+    return at;
 }
+
+// Offsets of the arrays in DeviceStep::host.
+struct Layout {
+    size_t token_ids, positions, slot_mapping, query_start, block_tables, sample_rows;
+};
 }  // namespace
 
+int64_t padded_step_elements(int64_t seqs, int64_t blocks) {
+    // token_ids, positions, slot_mapping, sample_rows [seqs]; query_start [seqs + 1]; block_tables [seqs, blocks]
+    return 4 * seqs + (seqs + 1) + seqs * blocks;
+}
+
 void upload_plan(Backend& be, const StepPlan& p, int block_size, DeviceStep& d, StepPadding pad) {
-    if (pad.seqs == 0) {
-        const int64_t n = p.n_tokens(), n_seqs = p.n_seqs();
-        const Tensor token_ids = upload(be, d.token_ids, p.token_ids, n);
-        const Tensor positions = upload(be, d.positions, p.positions, n);
-        const Tensor slots = upload(be, d.slot_mapping, p.slot_mapping, n);
-        const Tensor query_start = upload(be, d.query_start, p.query_start, n_seqs + 1);
-        const Tensor tables = upload(be, d.block_tables, p.block_tables, n_seqs, p.max_blocks);
-        const Tensor sample = upload(be, d.sample_rows, p.sample_rows, int64_t(p.sample_rows.size()));
-        d.inputs = {token_ids, slots, sample, {query_start, positions, tables, block_size}};
-        return;
-    }
-    // Decode only: one token per sequence, so row i is sequence i, and every row is sampled.
-    ENSURE(p.n_tokens() == p.n_seqs() && pad.seqs >= p.n_seqs() && pad.blocks >= p.max_blocks,
-           "upload_plan: a graph for ", pad.seqs, " sequences cannot run a step of ", p.n_seqs(), " sequences and ",
-           p.n_tokens(), " tokens");
-    const int64_t n = pad.seqs;
     std::vector<int32_t>& h = d.host;
-    const Tensor token_ids = upload(be, d.token_ids, padded(h, p.token_ids, size_t(n), 0), n);
-    const Tensor positions = upload(be, d.positions, padded(h, p.positions, size_t(n), 0), n);
-    const Tensor slots = upload(be, d.slot_mapping, padded(h, p.slot_mapping, size_t(n), -1), n);
-    h.resize(size_t(n + 1));
-    for (int64_t i = 0; i <= n; i++) h[size_t(i)] = int32_t(i);
-    const Tensor query_start = upload(be, d.query_start, h, n + 1);
-    h.resize(size_t(n));  // 0 .. n-1: every row is sampled
-    const Tensor sample = upload(be, d.sample_rows, h, n);
-    h.assign(size_t(n * pad.blocks), 0);
-    for (int s = 0; s < p.n_seqs(); s++)
-        std::copy_n(&p.block_tables[size_t(s) * size_t(p.max_blocks)], p.max_blocks, &h[size_t(s) * size_t(pad.blocks)]);
-    const Tensor tables = upload(be, d.block_tables, h, n, pad.blocks);
-    d.inputs = {token_ids, slots, sample, {query_start, positions, tables, block_size}};
+    h.clear();
+    Layout at{};
+    int64_t n = p.n_tokens(), n_seqs = p.n_seqs(), n_sample = int64_t(p.sample_rows.size()), width = p.max_blocks;
+    if (pad.seqs == 0) {
+        at.token_ids = append(h, p.token_ids, size_t(n), 0);
+        at.positions = append(h, p.positions, size_t(n), 0);
+        at.slot_mapping = append(h, p.slot_mapping, size_t(n), -1);
+        at.query_start = append(h, p.query_start, size_t(n_seqs + 1), 0);
+        at.block_tables = append(h, p.block_tables, size_t(n_seqs * width), 0);
+        at.sample_rows = append(h, p.sample_rows, size_t(n_sample), 0);
+    } else {
+        // Decode only: one token per sequence, so row i is sequence i, and every row is sampled.
+        ENSURE(p.n_tokens() == p.n_seqs() && pad.seqs >= p.n_seqs() && pad.blocks >= p.max_blocks,
+               "upload_plan: a graph for ", pad.seqs, " sequences cannot run a step of ", p.n_seqs(),
+               " sequences and ", p.n_tokens(), " tokens");
+        n = n_seqs = n_sample = pad.seqs;
+        width = pad.blocks;
+        at.token_ids = append(h, p.token_ids, size_t(n), 0);
+        at.positions = append(h, p.positions, size_t(n), 0);
+        at.slot_mapping = append(h, p.slot_mapping, size_t(n), -1);
+        at.query_start = append_iota(h, size_t(n + 1));
+        at.sample_rows = append_iota(h, size_t(n));
+        at.block_tables = h.size();
+        h.resize(h.size() + size_t(n * width), 0);
+        for (int s = 0; s < p.n_seqs(); s++)
+            std::copy_n(&p.block_tables[size_t(s) * size_t(p.max_blocks)], p.max_blocks,
+                        &h[at.block_tables + size_t(s) * size_t(width)]);
+    }
+    const Tensor all = reuse_buffer(be, d.buffer, DType::I32, int64_t(h.size()), 1);
+    if (!h.empty()) be.copy_from_host(all, h.data());
+    auto i32 = [&](size_t offset, std::initializer_list<int64_t> shape) {
+        return make_tensor(all.i32() + offset, DType::I32, shape);
+    };
+    // The block tables keep both dims even one column wide: a step whose sequences all fit in one block has
+    // tables [n_seqs, 1], and the CUDA backend checks that they are 2-D.
+    d.inputs = {i32(at.token_ids, {n}), i32(at.slot_mapping, {n}), i32(at.sample_rows, {n_sample}),
+                {i32(at.query_start, {n_seqs + 1}), i32(at.positions, {n}), i32(at.block_tables, {n_seqs, width}),
+                 block_size}};
 }
 
 }  // namespace ls

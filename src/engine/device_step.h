@@ -6,9 +6,11 @@
 namespace ls {
 
 struct DeviceStep {
-    Buffer token_ids, positions, slot_mapping, query_start, block_tables, sample_rows;  // reused (reuse_buffer)
-    StepInputs inputs;  // views of the buffers above
-    std::vector<int32_t> host;  // staging for padded arrays
+    // Every array of the step back to back in one buffer, so a step costs one host-to-device copy: on the GPU
+    // each copy is an API call and a wait for its pinned staging buffer, with the GPU idle meanwhile.
+    Buffer buffer;              // reused (reuse_buffer): a CUDA graph's inputs never move
+    StepInputs inputs;          // views into buffer
+    std::vector<int32_t> host;  // the arrays as copied
 };
 
 // Padding for a CUDA graph captured at a larger decode batch (0 = none): the batch is filled up to pad_seqs
@@ -20,5 +22,8 @@ struct StepPadding {
 };
 
 void upload_plan(Backend& be, const StepPlan& plan, int block_size, DeviceStep& dev, StepPadding pad = {});
+
+// The int32 elements upload_plan copies for a decode step padded to `seqs` sequences of `blocks` table columns.
+int64_t padded_step_elements(int64_t seqs, int64_t blocks);
 
 }  // namespace ls

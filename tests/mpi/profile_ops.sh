@@ -66,7 +66,7 @@ for name in runs:
             assert got == per_step * steps, f"{name} rank {i}: {op} {got} calls, want {per_step} × {steps} steps"
         calls = stage_calls.setdefault(r["pp_rank"][i], r["op_elementwise_calls"][i])
         assert r["op_elementwise_calls"][i] == calls, f"{name} rank {i}: elementwise calls differ within its stage"
-        assert r["op_copy_calls"][i] >= 6 * steps, f"{name} rank {i}: fewer copies than the step's 6 input arrays"
+        assert r["op_copy_calls"][i] >= steps, f"{name} rank {i}: fewer copies than one upload of the inputs a step"
         assert all(r[k][i] >= 0 for k in r if k.startswith("op_")), f"{name} rank {i}: a negative figure"
         ops = sum(r[k][i] for k in r if is_time(k))
         assert 0 < ops <= r["forward_seconds"][i], f"{name} rank {i}: ops {ops} s, forward {r['forward_seconds'][i]} s"

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "backend/cpu_backend.h"
+#include "backend/op_profile.h"
 #include "engine/device_step.h"
 #include "model/opt.h"
 #include "../fake_communicator.h"
@@ -111,4 +112,48 @@ TEST_CASE("block tables stay 2-D when every sequence fits in one block, padded o
     CHECK(padded_step.inputs.attn.block_tables.ndim == 2);
     CHECK(padded_step.inputs.attn.block_tables.shape[0] == 4);
     CHECK(padded_step.inputs.attn.block_tables.shape[1] == 1);
+}
+
+TEST_CASE("a step's inputs reach the device in one copy, into a buffer that a CUDA graph's views keep") {
+    ProfilingBackend be(std::make_unique<CpuBackend>(1, 1e9));
+    const auto copies = [&] { return be.profile()[size_t(OpKind::Copy)].calls; };
+    const auto at = [](const Tensor& t, int64_t i) { return t.i32()[i]; };
+    DeviceStep d;
+    upload_plan(be, decode({3, 6, 1}), 4, d, {8, 5});  // the largest graph is captured first
+    CHECK(copies() == 1);
+    const StepInputs first = d.inputs;
+    const void* base = d.buffer.tensor().data;
+    CHECK(d.buffer.tensor().numel() == padded_step_elements(8, 5));
+    // What the padded arrays hold: the real rows, then padding at position 0 whose K/V go nowhere.
+    CHECK(at(d.inputs.token_ids, 2) == 52);
+    CHECK(at(d.inputs.token_ids, 3) == 0);
+    CHECK(at(d.inputs.slot_mapping, 1) == (2 * 1 + 6 / 4) * 4 + 6 % 4);
+    CHECK(at(d.inputs.slot_mapping, 7) == -1);
+    CHECK(at(d.inputs.attn.positions, 1) == 6);
+    CHECK(at(d.inputs.attn.query_start, 8) == 8);
+    CHECK(at(d.inputs.sample_rows, 7) == 7);
+    CHECK(at(d.inputs.attn.block_tables, 1 * 5 + 1) == 3);  // sequence 1's second block, in a row 5 wide
+    CHECK(at(d.inputs.attn.block_tables, 1 * 5 + 2) == 0);
+
+    upload_plan(be, decode({2, 2}), 4, d, {4, 5});  // a smaller graph: the same buffer
+    CHECK(d.buffer.tensor().data == base);
+    upload_plan(be, decode({4, 4, 4, 4, 4}), 4, d, {8, 5});  // replaying the first: the views it captured
+    CHECK(copies() == 3);
+    CHECK(d.inputs.token_ids.data == first.token_ids.data);
+    CHECK(d.inputs.slot_mapping.data == first.slot_mapping.data);
+    CHECK(d.inputs.sample_rows.data == first.sample_rows.data);
+    CHECK(d.inputs.attn.positions.data == first.attn.positions.data);
+    CHECK(d.inputs.attn.query_start.data == first.attn.query_start.data);
+    CHECK(d.inputs.attn.block_tables.data == first.attn.block_tables.data);
+    CHECK(at(d.inputs.token_ids, 4) == 54);
+
+    DeviceStep eager;  // unpadded: the plan's arrays as they are
+    const StepPlan pre = prefill({3, 2});
+    upload_plan(be, pre, 4, eager);
+    CHECK(copies() == 4);
+    CHECK(eager.inputs.token_ids.numel() == 5);
+    CHECK(at(eager.inputs.attn.positions, 4) == 1);
+    CHECK(at(eager.inputs.attn.query_start, 2) == 5);
+    CHECK(at(eager.inputs.sample_rows, 1) == 4);
+    CHECK(at(eager.inputs.attn.block_tables, 3) == 3);
 }
