@@ -48,9 +48,9 @@ struct Softmax {  // one warp's running state over the keys it has seen
 // j_begin + j_step, ... below n. Lane L looks up the slot of the tile's key L, so a tile costs one round of
 // table reads, and its 32 K rows (then V rows) are loads independent of each other that the warp keeps in
 // flight together, not one key's dependent table-read → K-read → reduction after another. A row is read by the
-// whole warp (lane L: elements L, L + 32, ...), coalesced. Keys outside the table or the cache read slot 0 (in
-// range) and count for nothing. q: this lane's elements of the query, pre-scaled. table: [max_blocks] of the
-// token's sequence; head: offset of the head in a row.
+// whole warp (lane L: elements L, L + 32, ...), coalesced. A key whose table entry points outside the cache
+// reads slot 0 instead (in range) and counts for nothing. q: this lane's elements of the query, pre-scaled.
+// table: [max_blocks] of the token's sequence; head: offset of the head in a row.
 template <class T>
 __device__ void attend(Softmax& st, const float (&q)[kMaxPerLane], const T* k_cache, const T* v_cache,
                        const int32_t* table, int64_t j_begin, int64_t n, int64_t j_step, const PagedAttentionShape& sh,
@@ -62,8 +62,11 @@ __device__ void attend(Softmax& st, const float (&q)[kMaxPerLane], const T* k_ca
         int64_t slot = j < n ? int64_t(table[j / sh.block_size]) * sh.block_size + j % sh.block_size : -1;
         if (slot >= sh.n_slots) slot = -1;  // a corrupt table must not read outside the cache
         float s = -INFINITY;                // lane L: the score of key j0 + L
-#pragma unroll
-        for (int jj = 0; jj < kWarp; jj++) {
+        // Only the tile's keys inside the context: a short one (a decode at position 0, the padding rows of a
+        // CUDA graph) costs its keys, not 32. Warp-uniform.
+        const int in_tile = n - j0 < kWarp ? int(n - j0) : kWarp;
+#pragma unroll 8
+        for (int jj = 0; jj < in_tile; jj++) {
             const int64_t sj = __shfl_sync(0xffffffffu, slot, jj);
             const T* kr = k_cache + (sj < 0 ? 0 : sj) * d_row + head;
             float dot = 0.0f;
@@ -82,8 +85,8 @@ __device__ void attend(Softmax& st, const float (&q)[kMaxPerLane], const T* k_ca
         st.l = st.l * corr + warp_sum(p);
 #pragma unroll
         for (int c = 0; c < kMaxPerLane; c++) st.acc[c] *= corr;
-#pragma unroll
-        for (int jj = 0; jj < kWarp; jj++) {
+#pragma unroll 8
+        for (int jj = 0; jj < in_tile; jj++) {
             const int64_t sj = __shfl_sync(0xffffffffu, slot, jj);
             const float pj = __shfl_sync(0xffffffffu, p, jj);
             const T* vr = v_cache + (sj < 0 ? 0 : sj) * d_row + head;

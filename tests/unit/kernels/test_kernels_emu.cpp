@@ -247,8 +247,7 @@ TEST_CASE("paged attention: mixed prefill + decode (prefill kernel) and decode o
 
 // A decode at position 600 (601 keys: three 32-key tiles for some of the decode kernel's warps, so each warp
 // rescales its own running sum) and a prefill after it, over a cache whose every slot outside the block tables
-// holds NaN, slot 0 included: the kernels read slot 0 for a tile's keys past the context, and those must count
-// for nothing.
+// holds NaN, slot 0 included: no key past a context may be read.
 TEST_CASE("paged attention: long contexts, and NaN in slots outside the tables never reaches the result") {
     for (const int64_t d_head : {64, 256}) {  // the tiled prefill kernel, and the warp-per-query one
         CAPTURE(d_head);
@@ -285,6 +284,51 @@ TEST_CASE("paged attention: long contexts, and NaN in slots outside the tables n
             });
         }
     }
+}
+
+// A block table entry past the cache (a corrupt table) must not be read: its 16 keys count for nothing, the
+// others are attended as usual, and the slot read in its place (slot 0, NaN here) never reaches the result.
+TEST_CASE("paged attention: keys of a table entry outside the cache count for nothing") {
+    const int64_t d_head = 64, n_heads = 2, d_row = n_heads * d_head, bs = 16, n_blocks = 8, n_slots = n_blocks * bs;
+    const std::vector<int32_t> table = {5, 1000, 7};  // keys 16..31 lie in no block of the cache
+    const int32_t pos = 40;
+    const float scale = 0.125f;
+    auto kc = randn(size_t(n_slots * d_row)), vc = randn(size_t(n_slots * d_row));
+    for (int64_t slot = 0; slot < n_slots; slot++)
+        if (slot / bs != 5 && slot / bs != 7)
+            for (int64_t e = 0; e < d_row; e++) kc[size_t(slot * d_row + e)] = vc[size_t(slot * d_row + e)] = NAN;
+    const auto q = randn(size_t(d_row));
+    std::vector<float> want(size_t(d_row), 0.0f);  // softmax over keys 0..15 and 32..40 only, in double
+    for (int64_t h = 0; h < n_heads; h++) {
+        std::vector<double> score;
+        std::vector<int64_t> slots;
+        for (int32_t j = 0; j <= pos; j++) {
+            if (j / bs == 1) continue;
+            const int64_t slot = int64_t(table[size_t(j / bs)]) * bs + j % bs;
+            double dot = 0;
+            for (int64_t e = 0; e < d_head; e++)
+                dot += double(q[size_t(h * d_head + e)]) * kc[size_t(slot * d_row + h * d_head + e)];
+            score.push_back(dot * scale);
+            slots.push_back(slot);
+        }
+        const double m = *std::max_element(score.begin(), score.end());
+        double l = 0;
+        for (double& x : score) l += (x = std::exp(x - m));
+        for (int64_t e = 0; e < d_head; e++) {
+            double o = 0;
+            for (size_t i = 0; i < slots.size(); i++) o += score[i] * vc[size_t(slots[i] * d_row + h * d_head + e)];
+            want[size_t(h * d_head + e)] = float(o / l);
+        }
+    }
+    const std::vector<int32_t> query_start = {0, 1}, positions = {pos};
+    DevArray ek = dev(DType::F32, kc), ev = dev(DType::F32, vc);
+    each_order([&] {
+        DevArray eq = dev(DType::F32, q), eo = dev(DType::F32, std::vector<float>(q.size()));
+        kernels::PagedAttentionShape sh{1, 1, n_heads, d_head, bs, int64_t(table.size()), n_slots};
+        kernels::paged_attention(eo.p(), eq.p(), ek.p(), ev.p(), query_start.data(), positions.data(), table.data(),
+                                 DType::F32, sh, scale, nullptr);
+        EXPECT_CLOSE(host(eo), want, DType::F32);
+    });
 }
 
 // A CUDA graph replays decode at a padded batch: the padding sequences have one query each at position 0 with
