@@ -62,8 +62,10 @@ void paged_attention(void* out, const void* q, const void* k_cache, const void* 
                      const PagedAttentionShape& shape, float scale, cudaStream_t stream);
 
 // --- sampling.cu ---
-// out: [n_rows] int32 = index of the largest of each row of logits: [n_rows, n_cols] (the first on ties, as
-// std::max_element; NaNs are never chosen unless the row is all NaN, then 0): greedy sampling on the device.
-void argmax_rows(int32_t* out, const void* logits, DType dtype, int64_t n_rows, int64_t n_cols, cudaStream_t stream);
+// Greedy sampling on the device. For each of n_rows rows of logits (row stride `stride`, columns [0, n_cols)):
+// out = the index of its largest value (the first on ties, as std::max_element; NaNs are never chosen; a row
+// of -inf and NaN only gives 0), out_val = that value, or NaN when the row holds a NaN or +inf.
+void argmax_rows(int32_t* out, float* out_val, const void* logits, DType dtype, int64_t n_rows, int64_t n_cols,
+                 int64_t stride, cudaStream_t stream);
 
 }  // namespace ls::kernels

@@ -91,6 +91,11 @@ public:
     // y = x converted elementwise to y's dtype (F32, F16, BF16), same element count: the LM head hands fp32
     // logits to the sampler whatever the compute dtype.
     virtual void convert(const Tensor& y, const Tensor& x) = 0;
+    // Greedy sampling where the logits are, so that a row's token id crosses to the host, not its logits.
+    // x: [rows, >= n_cols] F32; per row, over columns [0, n_cols): idx [rows] I32 = the first index of the
+    // maximum, val [rows] F32 = the maximum, or NaN when the row holds a NaN or +inf (a broken forward pass,
+    // which the sampler refuses). A row of -inf gives index 0 and -inf.
+    virtual void argmax_rows(const Tensor& idx, const Tensor& val, const Tensor& x, int64_t n_cols) = 0;
 
     // CUDA graphs: the ops issued between begin_capture() and end_capture() are recorded instead of run, and
     // replay(id) runs them again on the same buffers, with one launch instead of hundreds. Backends without

@@ -133,6 +133,28 @@ void CpuBackend::gather_rows(const Tensor& y, const Tensor& x, const Tensor& row
     }
 }
 
+void CpuBackend::argmax_rows(const Tensor& idx, const Tensor& val, const Tensor& x, int64_t n_cols) {
+    ENSURE(x.dtype == DType::F32 && n_cols > 0 && n_cols <= x.cols() && idx.numel() == x.rows() &&
+               val.numel() == x.rows(),
+           "argmax_rows: ", x.rows(), " rows of ", x.cols(), " (", n_cols, " read) into ", idx.numel(), " and ",
+           val.numel());
+    for (int64_t r = 0; r < x.rows(); r++) {
+        const float* row = x.f32() + r * x.cols();
+        int32_t best = -1;  // NaN is never chosen; a row of -inf gives its first
+        float best_v = -INFINITY;
+        bool bad = false;
+        for (int32_t j = 0; j < int32_t(n_cols); j++) {
+            bad |= std::isnan(row[j]) || row[j] == INFINITY;
+            if (row[j] > best_v || (best < 0 && row[j] == best_v)) {
+                best = j;
+                best_v = row[j];
+            }
+        }
+        idx.i32()[r] = best < 0 ? 0 : best;
+        val.f32()[r] = bad ? NAN : best_v;
+    }
+}
+
 void CpuBackend::write_kv(const Tensor& k_cache, const Tensor& v_cache, const Tensor& k, const Tensor& v,
                           const Tensor& slot_mapping) {
     const int64_t d = k.cols(), n_slots = k_cache.rows();

@@ -28,6 +28,7 @@ public:
     void add_bias(const Tensor& y, const Tensor& bias) override;
     void embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) override;
     void gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) override;
+    void argmax_rows(const Tensor& idx, const Tensor& val, const Tensor& x, int64_t n_cols) override;
     void write_kv(const Tensor& k_cache, const Tensor& v_cache, const Tensor& k, const Tensor& v,
                   const Tensor& slot_mapping) override;
     void attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,

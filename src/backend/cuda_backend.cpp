@@ -392,6 +392,15 @@ void CudaBackend::gather_rows(const Tensor& y, const Tensor& x, const Tensor& ro
     kernels::gather_rows(y.data, x.data, rows.i32(), x.dtype, rows.numel(), x.cols(), x.rows(), stream_);
 }
 
+void CudaBackend::argmax_rows(const Tensor& idx, const Tensor& val, const Tensor& x, int64_t n_cols) {
+    expect(x, DType::F32, "argmax_rows", "x");
+    expect(idx, DType::I32, "argmax_rows", "idx");
+    expect(val, DType::F32, "argmax_rows", "val");
+    ENSURE(n_cols > 0 && n_cols <= x.cols() && idx.numel() == x.rows() && val.numel() == x.rows(), "argmax_rows: ",
+           x.rows(), " rows of ", x.cols(), " (", n_cols, " read) into ", idx.numel(), " and ", val.numel());
+    kernels::argmax_rows(idx.i32(), val.f32(), x.data, x.dtype, x.rows(), n_cols, x.cols(), stream_);
+}
+
 void CudaBackend::write_kv(const Tensor& k_cache, const Tensor& v_cache, const Tensor& k, const Tensor& v,
                            const Tensor& slot_mapping) {
     expect_float(k_cache, "write_kv", "k_cache");

@@ -18,6 +18,7 @@ const char* op_kind_name(OpKind k) {
         case OpKind::Embedding: return "embedding";
         case OpKind::Elementwise: return "elementwise";
         case OpKind::Copy: return "copy";
+        case OpKind::Sample: return "sample";
         case OpKind::kCount: break;
     }
     return "?";
@@ -108,6 +109,10 @@ void ProfilingBackend::embedding(const Tensor& y, const Tensor& ids, const Tenso
 }
 void ProfilingBackend::gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) {
     timed(OpKind::Elementwise, [&] { inner_->gather_rows(y, x, rows); });
+}
+
+void ProfilingBackend::argmax_rows(const Tensor& idx, const Tensor& val, const Tensor& x, int64_t n_cols) {
+    timed(OpKind::Sample, [&] { inner_->argmax_rows(idx, val, x, n_cols); });
 }
 void ProfilingBackend::write_kv(const Tensor& k_cache, const Tensor& v_cache, const Tensor& k, const Tensor& v,
                                 const Tensor& slot_mapping) {

@@ -30,7 +30,8 @@ enum class OpKind : int {
     LayerNorm,
     Embedding,    // token lookup (vocab-parallel) and positions
     Elementwise,  // relu, add, add_bias, convert, gather_rows
-    Copy,         // host ↔ device: the step's inputs up, the logits down
+    Copy,         // host ↔ device: the step's inputs up, the logits (or greedy token ids) down
+    Sample,       // greedy sampling on the device (argmax_rows)
     kCount
 };
 const char* op_kind_name(OpKind k);  // "linear", "attention", "write_kv", ...
@@ -81,6 +82,7 @@ public:
     void add_bias(const Tensor& y, const Tensor& bias) override;
     void embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) override;
     void gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) override;
+    void argmax_rows(const Tensor& idx, const Tensor& val, const Tensor& x, int64_t n_cols) override;
     void write_kv(const Tensor& k_cache, const Tensor& v_cache, const Tensor& k, const Tensor& v,
                   const Tensor& slot_mapping) override;
     void attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,

@@ -68,9 +68,9 @@ std::vector<int32_t> recv_ints(MPI_Comm comm, int src, int tag, const char* what
     return v;
 }
 
-void recv_floats(float* data, size_t n, MPI_Comm comm, int src, int tag, const char* what) {
+void recv_bytes(void* data, size_t bytes, MPI_Comm comm, int src, int tag, const char* what) {
     MPI_Request req;
-    MPI_CALL(MPI_Irecv(data, int(n * 4), MPI_BYTE, src, tag, comm, &req));
+    MPI_CALL(MPI_Irecv(data, int(bytes), MPI_BYTE, src, tag, comm, &req));
     wait_request(req, what);
 }
 

@@ -33,6 +33,7 @@ private:
 constexpr int kTagPlan = 1, kTagLogits = 2;  // the Communicator's sends use tag 0
 // Receives a message of int32 of unknown length (probing without spinning).
 std::vector<int32_t> recv_ints(MPI_Comm comm, int src, int tag, const char* what);
-void recv_floats(float* data, size_t n, MPI_Comm comm, int src, int tag, const char* what);
+// Receives exactly `bytes` bytes (logits, or greedy token ids) into data, polled under the watchdog.
+void recv_bytes(void* data, size_t bytes, MPI_Comm comm, int src, int tag, const char* what);
 
 }  // namespace ls

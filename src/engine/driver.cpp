@@ -42,13 +42,22 @@ StepPlan Driver::schedule(int32_t step) {
     if (scheduler_.has_schedulable()) plan = scheduler_.schedule(step, std::max(cap, 1));
     ENSURE(plan.n_tokens() > 0 || !in_flight_.empty() || !pending_.empty(),
            "scheduler: no sequence fits in the KV cache (step ", step, ")");
-    if (plan.n_tokens() > 0) in_flight_.push_back({int64_t(plan.sample_rows.size()), scheduler_.scheduled()});
+    if (plan.n_tokens() > 0) {
+        // The device picks the tokens when no sampled sequence needs more than the argmax (vLLM samples on the
+        // GPU too): the host then gets n_sample ids, not n_sample × n_vocab logits.
+        const std::vector<ScheduledSeq>& seqs = scheduler_.scheduled();
+        plan.greedy = !plan.sample_rows.empty() && std::all_of(seqs.begin(), seqs.end(), [](const ScheduledSeq& sc) {
+            return !sc.sampled || (sc.seq->sampling.temperature == 0.0f && sc.seq->sampling.n_logprobs == 0);
+        });
+        in_flight_.push_back({int64_t(plan.sample_rows.size()), seqs, plan.greedy});
+    }
     return plan;
 }
 
 int64_t Driver::oldest_n_sample() const { return in_flight_.empty() ? 0 : in_flight_.front().n_sample; }
+bool Driver::oldest_greedy() const { return !in_flight_.empty() && in_flight_.front().greedy; }
 
-void Driver::postprocess(const std::vector<float>& logits, int n_vocab) {
+void Driver::postprocess(const std::vector<float>& logits, const std::vector<int32_t>& ids, int n_vocab) {
     ENSURE(!in_flight_.empty(), "driver: logits with no plan in flight");
     const InFlight done = std::move(in_flight_.front());
     in_flight_.pop_front();
@@ -59,7 +68,16 @@ void Driver::postprocess(const std::vector<float>& logits, int n_vocab) {
         s.n_computed += sc.n_new_tokens;
         if (!sc.sampled) continue;
         ENSURE(int64_t(row) < done.n_sample, "driver: more sampled sequences than logits rows");
-        SampleResult r = sample(&logits[row * size_t(n_vocab)], n_vocab, s.sampling, s.rng);
+        SampleResult r;
+        if (done.greedy) {
+            ENSURE(row < ids.size() && ids[row] >= 0 && ids[row] < n_vocab, "driver: token id ",
+                   row < ids.size() ? ids[row] : -1, " from the device for row ", row, " of ", ids.size());
+            r.token = ids[row];
+        } else {
+            ENSURE((row + 1) * size_t(n_vocab) <= logits.size(), "driver: logits for ", logits.size() / size_t(n_vocab),
+                   " rows, row ", row, " sampled");
+            r = sample(&logits[row * size_t(n_vocab)], n_vocab, s.sampling, s.rng);
+        }
         row++;
         s.output_ids.push_back(r.token);
         s.token_times.push_back(now());

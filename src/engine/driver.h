@@ -30,8 +30,10 @@ public:
     StepPlan schedule(int32_t step);
     int n_in_flight() const { return int(in_flight_.size()); }
     int64_t oldest_n_sample() const;  // rows of logits the oldest plan in flight waits for
-    // Applies the oldest plan in flight: logits [its n_sample, n_vocab], in sample_rows order.
-    void postprocess(const std::vector<float>& logits, int n_vocab);
+    bool oldest_greedy() const;       // ... and whether it waits for token ids instead (StepPlan::greedy)
+    // Applies the oldest plan in flight: logits [its n_sample, n_vocab], in sample_rows order; for a greedy
+    // plan, the token ids [its n_sample] the last stage chose on its device instead.
+    void postprocess(const std::vector<float>& logits, const std::vector<int32_t>& ids, int n_vocab);
 
     int64_t n_generated() const { return n_generated_; }
     int n_preemptions() const { return scheduler_.n_preemptions(); }
@@ -51,6 +53,7 @@ private:
     struct InFlight {
         int64_t n_sample;
         std::vector<ScheduledSeq> seqs;
+        bool greedy;
     };
     std::deque<InFlight> in_flight_;  // oldest first
     std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();

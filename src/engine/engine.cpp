@@ -44,19 +44,26 @@ void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& 
     const bool pipelined = grid.pp_size > 1;
     const int n_vocab = model.config().n_vocab;
     std::vector<float> logits;  // [n_sample, n_vocab]
+    std::vector<int32_t> ids;   // [n_sample], instead, for a greedy plan
     DeviceStep dev;
     AsyncSend plan_to_next, logits_to_driver;
     std::optional<LockstepCheck> check;
     if (opt.check_lockstep) check.emplace(grid);
     auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
-    // The driver takes the oldest plan's logits from the last stage and samples. A plan that samples nothing
-    // (a prompt chunk) sends none.
+    // The driver takes the oldest plan's logits (or, greedy, token ids) from the last stage and samples. A
+    // plan that samples nothing (a prompt chunk) sends none.
     auto collect = [&] {
-        logits.resize(size_t(driver->oldest_n_sample() * n_vocab));
-        if (!logits.empty())
-            recv_floats(logits.data(), logits.size(), grid.pp_comm, grid.pp_size - 1, kTagLogits,
-                        "logits from the last stage");
-        driver->postprocess(logits, n_vocab);
+        const int64_t n = driver->oldest_n_sample();
+        const bool greedy = driver->oldest_greedy();
+        logits.resize(greedy ? 0 : size_t(n * n_vocab));
+        ids.resize(greedy ? size_t(n) : 0);
+        if (greedy && n > 0)
+            recv_bytes(ids.data(), ids.size() * 4, grid.pp_comm, grid.pp_size - 1, kTagLogits,
+                       "token ids from the last stage");
+        else if (n > 0)
+            recv_bytes(logits.data(), logits.size() * 4, grid.pp_comm, grid.pp_size - 1, kTagLogits,
+                       "logits from the last stage");
+        driver->postprocess(logits, ids, n_vocab);
     };
     for (int32_t step = 0;;) {
         const auto s0 = Clock::now();
@@ -87,14 +94,23 @@ void run_engine(const ProcessGrid& grid, Backend& be, OptModel& model, KvCache& 
             upload_plan(be, plan, kv.block_size, dev);
             model.forward(dev.inputs, kv);
         }
-        model.read_logits(int64_t(plan.sample_rows.size()), logits);
+        const int64_t n_sample = int64_t(plan.sample_rows.size());
+        if (plan.greedy) {
+            logits.clear();
+            model.read_token_ids(n_sample, ids);
+        } else {
+            ids.clear();
+            model.read_logits(n_sample, logits);
+        }
         be.synchronize();  // a GPU rank that reads no logits would otherwise time only the kernel launches
         st.forward_seconds += seconds(f0, Clock::now());
-        if (pipelined && !logits.empty()) {  // the last stage's tp_rank 0
+        const size_t out_bytes = plan.greedy ? ids.size() * 4 : logits.size() * 4;
+        if (pipelined && out_bytes > 0) {  // the last stage's tp_rank 0
             logits_to_driver.wait("logits to the driver");
-            logits_to_driver.start(logits.data(), logits.size() * 4, grid.pp_comm, 0, kTagLogits);
+            logits_to_driver.start(plan.greedy ? static_cast<const void*>(ids.data()) : logits.data(), out_bytes,
+                                   grid.pp_comm, 0, kTagLogits);
         }
-        if (driver && !pipelined) driver->postprocess(logits, n_vocab);
+        if (driver && !pipelined) driver->postprocess(logits, ids, n_vocab);
         st.steps.push_back({step, step_phase(plan), plan.n_seqs(), plan.n_tokens(), int64_t(plan.sample_rows.size()),
                             seconds(s0, Clock::now())});
         st.n_steps++;

@@ -12,7 +12,7 @@ constexpr int kHeader = 9;
 std::vector<int32_t> StepPlan::pack() const {
     std::vector<int32_t> w = {kMagic,
                               step,
-                              stop ? 1 : 0,
+                              (stop ? 1 : 0) | (greedy ? 2 : 0),
                               int32_t(seq_ids.size()),
                               int32_t(token_ids.size()),
                               max_blocks,
@@ -29,7 +29,9 @@ StepPlan StepPlan::unpack(const std::vector<int32_t>& w) {
     ENSURE(w.size() >= kHeader && w[0] == kMagic, "step plan: bad header (", w.size(), " words)");
     StepPlan p;
     p.step = w[1];
-    p.stop = w[2] != 0;
+    ENSURE((w[2] & ~3) == 0, "step plan: bad flags ", w[2]);
+    p.stop = (w[2] & 1) != 0;
+    p.greedy = (w[2] & 2) != 0;
     const int32_t n_seqs = w[3], n_tokens = w[4], n_sample = w[6], n_table = w[7];
     p.max_blocks = w[5];
     ENSURE(n_seqs >= 0 && n_tokens >= 0 && n_sample >= 0 && n_table == n_seqs * p.max_blocks &&

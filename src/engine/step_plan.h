@@ -13,6 +13,9 @@ namespace ls {
 struct StepPlan {
     int32_t step = 0;
     bool stop = false;                  // ends the loop on every rank
+    // Every sampled row is greedy without log-probs: the last stage picks the tokens on its device
+    // (Backend::argmax_rows) and returns their ids, not the logits.
+    bool greedy = false;
     std::vector<int32_t> seq_ids;       // [n_seqs] request index of each sequence
     std::vector<int32_t> query_start;   // [n_seqs + 1]
     std::vector<int32_t> token_ids;     // [n_tokens]

@@ -97,18 +97,19 @@ void count_activations(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& 
     p.profile_tokens = n_tokens;
     p.profile_seqs = n_seqs;
 
-    // Step arrays: token_ids, positions, slot_mapping [n_tokens]; query_start [n_seqs + 1];
-    // block_tables [n_seqs, max_blocks]; sample_rows [n_seqs]. All alive through the pass.
+    // Step arrays, in one buffer: token_ids, positions, slot_mapping [n_tokens]; query_start [n_seqs + 1];
+    // block_tables [n_seqs, max_blocks]; sample_rows [n_seqs]. Alive through the pass.
     const int64_t i32 = 4;
-    int64_t t = 3 * alloc_bytes(n_tokens, i32) + alloc_bytes(n_seqs + 1, i32) +
-                alloc_bytes(n_seqs * max_blocks, i32) + alloc_bytes(n_seqs, i32);
+    int64_t t = alloc_bytes(3 * n_tokens + (n_seqs + 1) + n_seqs * max_blocks + n_seqs, i32);
     // ParallelLMHead::forward holds the local logits [n_sample, n_vocab_local] in the compute dtype, their fp32
-    // copy when that is not fp32, and, with tp > 1, the gathered fp32 [tp, n_sample, n_vocab_local].
+    // copy when that is not fp32, with tp > 1 the gathered fp32 [tp, n_sample, n_vocab_local], and the int32
+    // [2 · tp, n_sample] that greedy sampling on the device returns.
     const int64_t v_local = ceil_div(c.n_vocab, tp);
     if (p.last()) {
         t += alloc_bytes(n_seqs * v_local, esize);
         if (esize != 4) t += alloc_bytes(n_seqs * v_local, 4);
         if (tp > 1) t += alloc_bytes(tp * n_seqs * v_local, 4);
+        t += alloc_bytes(2 * tp * n_seqs, i32);
     }
     p.transient_bytes = t;
     p.activation_bytes = p.workspace_bytes + p.transient_bytes;

@@ -116,6 +116,11 @@ void OptModel::read_logits(int64_t n_sample, std::vector<float>& logits) {
     if (stage_.last()) lm_head_.read(be_, tp_, n_sample, logits);
 }
 
+void OptModel::read_token_ids(int64_t n_sample, std::vector<int32_t>& ids) {
+    ids.clear();
+    if (stage_.last()) lm_head_.read_argmax(be_, tp_, n_sample, ids);
+}
+
 void OptModel::reserve_logit_rows(int64_t rows) {
     if (stage_.last()) lm_head_.reserve(be_, tp_, rows, be_.compute_dtype());
 }

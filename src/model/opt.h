@@ -55,6 +55,8 @@ public:
     // Last stage, tp_rank 0: the first n_sample rows of the last forward's logits, [n_sample, n_vocab], on
     // the host (the engine gets them to the driver); empty elsewhere.
     void read_logits(int64_t n_sample, std::vector<float>& logits);
+    // Last stage, tp_rank 0: the greedy token ids of those rows, picked on the device; empty elsewhere.
+    void read_token_ids(int64_t n_sample, std::vector<int32_t>& ids);
     void reserve_logit_rows(int64_t rows);  // see ParallelLMHead::reserve
     void set_logit_rows(int64_t rows) { lm_head_.set_rows(rows); }  // after a CUDA graph replay
     const PipelineStage& stage() const { return stage_; }

@@ -1,6 +1,7 @@
 #include "parallel/embedding.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace ls {
@@ -32,6 +33,9 @@ void ParallelLMHead::forward(Backend& be, Communicator& tp, const Tensor& h) {
         local = wide;
     }
     if (tp_size > 1) tp.gather(reuse_buffer(be, gathered_, DType::F32, tp_size * n, v_local), local, 0);
+    // Allocated here, not in read_argmax: within the profiled activation peak, and before any graph capture;
+    // on every rank, though only tp_rank 0 reads, so that the ranks' peaks stay alike (lockstep plan).
+    reuse_buffer(be, picked_, DType::I32, 2 * tp_size, n);
 }
 
 void ParallelLMHead::reserve(Backend& be, const Communicator& tp, int64_t rows, DType dtype) {
@@ -39,6 +43,7 @@ void ParallelLMHead::reserve(Backend& be, const Communicator& tp, int64_t rows, 
     reuse_buffer(be, local_, dtype, rows, v_local);
     if (dtype != DType::F32) reuse_buffer(be, local_f32_, DType::F32, rows, v_local);
     if (tp.size() > 1) reuse_buffer(be, gathered_, DType::F32, tp.size() * rows, v_local);
+    reuse_buffer(be, picked_, DType::I32, 2 * tp.size(), rows);
 }
 
 void ParallelLMHead::read(Backend& be, const Communicator& tp, int64_t n_rows, std::vector<float>& logits) {
@@ -62,6 +67,45 @@ void ParallelLMHead::read(Backend& be, const Communicator& tp, int64_t n_rows, s
                 std::memcpy(&logits[size_t(r * e.n_vocab + v0)], &host_[size_t((b * n_rows + r) * v_local)],
                             size_t(len) * 4);
         }
+}
+
+// Each TP block's row maximum on the device (its columns past the vocabulary left out), then the best of the
+// blocks here: 2 · tp int32 per row cross to the host instead of n_vocab floats. Blocks in vocabulary order and
+// a strict > keep the first maximum, as the sampler's argmax.
+void ParallelLMHead::read_argmax(Backend& be, const Communicator& tp, int64_t n_rows, std::vector<int32_t>& ids) {
+    ids.clear();
+    if (tp.rank() != 0 || n_rows == 0) return;
+    const VocabParallelEmbedding& e = *embedding;
+    const int64_t n = n_, v_local = e.n_vocab_local, tp_size = tp.size();
+    ENSURE(n_rows <= n, "ParallelLMHead::read_argmax: ", n_rows, " rows of ", n);
+    const Buffer& src = tp_size > 1 ? gathered_ : local_f32_.empty() ? local_ : local_f32_;
+    const Tensor blocks = make_tensor(src.tensor().data, DType::F32, {tp_size * n, v_local});
+    const Tensor picked = reuse_buffer(be, picked_, DType::I32, 2 * tp_size, n_rows);
+    const int64_t n_blocks = std::min(tp_size, (e.n_vocab + v_local - 1) / v_local);  // blocks with columns
+    for (int64_t b = 0; b < n_blocks; b++) {
+        const Tensor idx = picked.slice_rows(b, b + 1), val = picked.slice_rows(tp_size + b, tp_size + b + 1);
+        be.argmax_rows(idx, make_tensor(val.data, DType::F32, {n_rows}), blocks.slice_rows(b * n, b * n + n_rows),
+                       std::min(v_local, e.n_vocab - b * v_local));
+    }
+    host_picked_.resize(size_t(2 * tp_size * n_rows));
+    be.copy_to_host(host_picked_.data(), picked);
+    ids.resize(size_t(n_rows));
+    for (int64_t r = 0; r < n_rows; r++) {
+        int64_t best = -1;
+        float best_v = -INFINITY;
+        for (int64_t b = 0; b < n_blocks; b++) {
+            float v;
+            std::memcpy(&v, &host_picked_[size_t((tp_size + b) * n_rows + r)], 4);
+            ENSURE(!std::isnan(v), "sampler: the logits of sampled row ", r, " hold NaN or +inf (vocabulary ",
+                   b * v_local, "..", std::min(e.n_vocab, (b + 1) * v_local) - 1, ")");
+            if (v > best_v) {
+                best_v = v;
+                best = b * v_local + host_picked_[size_t(b * n_rows + r)];
+            }
+        }
+        ENSURE(best >= 0, "sampler: all ", e.n_vocab, " logits of sampled row ", r, " are -inf");
+        ids[size_t(r)] = int32_t(best);
+    }
 }
 
 }  // namespace ls

@@ -30,6 +30,9 @@ struct ParallelLMHead {
     void forward(Backend& be, Communicator& tp, const Tensor& h);
     // On tp_rank 0: the first n_rows rows of the last forward as [n_rows, n_vocab] floats; elsewhere empty.
     void read(Backend& be, const Communicator& tp, int64_t n_rows, std::vector<float>& logits);
+    // Greedy sampling on the device, on tp_rank 0: the token id of each of the first n_rows rows (the first
+    // maximum, as the host's sampler; it fails as the sampler does on NaN, +inf or all -inf); elsewhere empty.
+    void read_argmax(Backend& be, const Communicator& tp, int64_t n_rows, std::vector<int32_t>& ids);
 
     // Sizes the buffers for `rows` rows now, so that no later step moves them (CUDA graphs).
     void reserve(Backend& be, const Communicator& tp, int64_t rows, DType dtype);
@@ -38,8 +41,10 @@ struct ParallelLMHead {
 
 private:
     Buffer local_, local_f32_, gathered_;  // reused across steps (reuse_buffer)
-    int64_t n_ = 0;                        // rows of the last forward
+    Buffer picked_;  // read_argmax's [2 · tp, rows]: each block's index of its row maximum, then the maximum
+    int64_t n_ = 0;  // rows of the last forward
     std::vector<float> host_;
+    std::vector<int32_t> host_picked_;
 };
 
 }  // namespace ls

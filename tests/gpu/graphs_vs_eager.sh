@@ -2,7 +2,8 @@
 # CUDA graphs change nothing but speed: the same greedy tokens and log-probs (to 1e-5) with and without
 # --enforce-eager, on a batch of decode sizes that land on several graphs (1, 3, 8 prompts); and the graphs run
 # must have replayed them. Each run's device memory in use once serving starts (KV cache and graphs made) must
-# be within what --gpu-memory-utilization allows.
+# be within what --gpu-memory-utilization allows. Greedy without --logprobs (the GPU picks the tokens, argmax_rows)
+# must give the tokens the host's sampler chose from the logits.
 # Run through with_gpu.sh (skipped without a GPU). usage: graphs_vs_eager.sh LOCKSTEP MODEL WORKDIR
 set -eu
 bin=$1; model=$2; work=$3
@@ -32,3 +33,15 @@ for n in 1 3 8; do
   [ "${replays:-0}" -gt 0 ] || { echo "FAILED: no step replayed a CUDA graph"; exit 1; }
   "$bin" compare "$work/eager-$n.json" "$work/graphs-$n.json" --logprob-tol 1e-5
 done
+
+# The 8 prompts again, greedy without --logprobs: the step plans are greedy, the tokens picked on the GPU.
+"$here/../mpi/lsrun.sh" 1 "$bin" generate --model "$model" --device cuda --dtype float32 "${prompts[@]}" \
+    --temperature 0 --max-tokens 24 --output-json "$work/device-greedy-8.json" --report none --quiet \
+    2> "$work/device-greedy-8.log" || { cat "$work/device-greedy-8.log"; exit 1; }
+LD_LIBRARY_PATH=${LS_ORIG_LD_LIBRARY_PATH-${LD_LIBRARY_PATH-}} "${LOCKSTEP_PYTHON:-python3}" - "$work" <<'PY'
+import json, sys
+ids = lambda f: [r["token_ids"] for r in json.load(open(f"{sys.argv[1]}/{f}"))["requests"]]
+device, host = ids("device-greedy-8.json"), ids("graphs-8.json")
+assert device == host, f"greedy tokens picked on the GPU differ from the host sampler's: {device} vs {host}"
+print(f"greedy on the GPU: the host sampler's {sum(map(len, host))} tokens for 8 prompts")
+PY

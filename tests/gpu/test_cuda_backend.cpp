@@ -241,23 +241,50 @@ TEST_CASE("convert") {
         }
 }
 
-TEST_CASE("argmax_rows") {
+TEST_CASE("argmax_rows: the kernel in every dtype, and the backend op as the CPU backend's") {
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
         const int64_t n = 4, vocab = 50272;  // OPT's vocabulary
         auto logits = rounded(dt, randn(size_t(n * vocab), 4.0f));
         logits[size_t(3 * vocab + 10)] = logits[size_t(3 * vocab + 40000)] = 100.0f;  // a tie: the first wins
         Buffer gl = put(gpu(dt), dt, logits, {n, vocab});
-        Buffer out = gpu(dt).alloc(DType::I32, {n});
-        kernels::argmax_rows(out.tensor().i32(), gl.tensor().data, dt, n, vocab, gpu(dt).stream());
+        Buffer out = gpu(dt).alloc(DType::I32, {n}), val = gpu(dt).alloc(DType::F32, {n});
+        kernels::argmax_rows(out.tensor().i32(), val.tensor().f32(), gl.tensor().data, dt, n, vocab, vocab,
+                             gpu(dt).stream());
         std::vector<int32_t> got(static_cast<size_t>(n));
         gpu(dt).copy_to_host(got.data(), out);
+        const auto got_val = get(gpu(dt), val);
         for (int64_t i = 0; i < n; i++) {
             const float* row = &logits[size_t(i * vocab)];
-            CHECK(got[size_t(i)] == int32_t(std::max_element(row, row + vocab) - row));
+            const int32_t want = int32_t(std::max_element(row, row + vocab) - row);
+            CHECK(got[size_t(i)] == want);
+            CHECK(got_val[size_t(i)] == row[want]);
         }
         CHECK(got[3] == 10);
     }
+    // The LM head's use: fp32 rows of a TP block, wider than the columns read; a NaN or +inf flags its row.
+    const int64_t n = 5, stride = 1000, cols = 990;
+    auto logits = randn(size_t(n * stride), 4.0f);
+    logits[size_t(1 * stride + 7)] = NAN;
+    logits[size_t(2 * stride + 8)] = INFINITY;
+    logits[size_t(3 * stride + 995)] = 1e9f;  // past the columns read
+    std::fill(&logits[size_t(4 * stride)], &logits[size_t(5 * stride)], -INFINITY);
+    Buffer gx = put(gpu(DType::F32), DType::F32, logits, {n, stride}), cx = put(cpu(), DType::F32, logits, {n, stride});
+    Buffer gi = gpu(DType::F32).alloc(DType::I32, {n}), gv = gpu(DType::F32).alloc(DType::F32, {n});
+    Buffer ci = cpu().alloc(DType::I32, {n}), cv = cpu().alloc(DType::F32, {n});
+    gpu(DType::F32).argmax_rows(gi, gv, gx, cols);
+    cpu().argmax_rows(ci, cv, cx, cols);
+    std::vector<int32_t> g_idx(static_cast<size_t>(n)), c_idx(static_cast<size_t>(n));
+    gpu(DType::F32).copy_to_host(g_idx.data(), gi);
+    cpu().copy_to_host(c_idx.data(), ci);
+    CHECK(g_idx == c_idx);
+    const auto g_val = get(gpu(DType::F32), gv), c_val = get(cpu(), cv);
+    for (int64_t i = 0; i < n; i++) {
+        CAPTURE(i);
+        CHECK(std::isnan(g_val[size_t(i)]) == (i == 1 || i == 2));
+        if (!std::isnan(c_val[size_t(i)])) CHECK(g_val[size_t(i)] == c_val[size_t(i)]);
+    }
+    CHECK(g_val[4] == -INFINITY);
 }
 
 TEST_CASE("graph capture + replay equals eager") {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sampling and stopping, end to end under mpirun on opt-tiny (Hugging Face's greedy text in ../shared/expected):
 #   a seed gives the same sampled tokens at tp 1, 2 and 4; --stop cuts the text before the stop string;
-#   </s> inside a prompt does not stop generation; --max-model-len ends a sequence with "length".
+#   </s> inside a prompt does not stop generation; --max-model-len ends a sequence with "length";
+#   greedy without --logprobs (the last stage picks the tokens on its device, StepPlan::greedy) gives Hugging
+#   Face's tokens at tp 1, 2 and 4 and tp 2 × pp 2, the same as the host's sampler (--logprobs 1).
 # usage: generation.sh LOCKSTEP SHARED_DIR WORKDIR
 set -eu
 bin=$1; shared=$2; work=$3
@@ -19,6 +21,11 @@ gen 1 sampled-seed2.json "${sampled[@]/1234/99}"
 gen 2 stop.json --prompt "Hello, my dog is cute" --temperature 0 --max-tokens 32 --stop " Army"
 gen 2 eos-in-prompt.json --prompt "Hello</s> my dog is cute" --temperature 0 --max-tokens 8
 gen 1 max-len.json --prompt "Hello, my dog is cute" --temperature 0 --max-tokens 32 --max-model-len 10
+greedy=(--prompt "Hello, my dog is cute" --temperature 0 --max-tokens 32 --ignore-eos)
+for np in 1 2 4; do gen "$np" "greedy-tp$np.json" "${greedy[@]}"; done
+gen 2 greedy-logprobs-tp2.json "${greedy[@]}" --logprobs 1
+"$here/lsrun.sh" 4 "$bin" generate --model "$model" -tp 2 -pp 2 --quiet --output-json "$work/greedy-tp2-pp2.json" \
+    "${greedy[@]}" 2> "$work/greedy-tp2-pp2.json.log" || { cat "$work/greedy-tp2-pp2.json.log"; exit 1; }
 
 /usr/bin/python3 - "$work" "$shared/expected/opt-tiny.json" <<'PY'
 import json, sys
@@ -44,5 +51,10 @@ ml = load("max-len.json")[0]
 assert len(ml["prompt_token_ids"]) + len(ml["token_ids"]) == 10 and ml["finish_reason"] == "length", ml
 assert ml["token_ids"] == expected["generated_ids"][:len(ml["token_ids"])]
 print(f"--max-model-len 10: {len(ml['prompt_token_ids'])} prompt + {len(ml['token_ids'])} generated, 'length'")
+want = expected["generated_ids"][:32]
+for name in ("greedy-tp1", "greedy-tp2", "greedy-tp4", "greedy-tp2-pp2", "greedy-logprobs-tp2"):
+    got = load(f"{name}.json")[0]["token_ids"]
+    assert got == want, f"{name}: {got} != Hugging Face's {want}"
+print("greedy on the device (tp 1, 2, 4; tp 2 x pp 2) and on the host (--logprobs 1) give Hugging Face's 32 tokens")
 print("PASS")
 PY

@@ -52,6 +52,7 @@ struct SlowDevice final : Backend {
     void attention(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AttentionInputs&, int,
                    float) override {}
     void convert(const Tensor&, const Tensor&) override {}
+    void argmax_rows(const Tensor&, const Tensor&, const Tensor&, int64_t) override {}
 };
 
 const OpStats& of(const OpProfile& p, OpKind k) { return p[size_t(k)]; }
@@ -70,6 +71,7 @@ TEST_CASE("profiling backend: each op counted to its kind, timed by the device's
     be.add(t, t);
     be.convert(t, t);
     be.copy_to_host(nullptr, t);
+    be.argmax_rows(t, t, t, 1);
 
     // Nothing is done yet: a failure report reads what is in hand, without waiting for the device.
     const OpProfile& early = be.profile(false);
@@ -85,6 +87,7 @@ TEST_CASE("profiling backend: each op counted to its kind, timed by the device's
     CHECK(of(p, OpKind::Elementwise).calls == 3);
     CHECK(of(p, OpKind::Elementwise).seconds == 0.75);
     CHECK(of(p, OpKind::Copy).calls == 1);
+    CHECK(of(p, OpKind::Sample).calls == 1);
     CHECK(of(p, OpKind::LayerNorm).calls == 0);
 
     // A synchronize (the end of every step) reads what finished; the stopwatches are reused.
@@ -107,6 +110,7 @@ TEST_CASE("profiling backend: each op counted to its kind, timed by the device's
     CHECK_FALSE(be.supports_graphs());  // the engine then runs every step eagerly
     CHECK_THROWS(be.begin_capture());
     CHECK(std::string(op_kind_name(OpKind::WriteKv)) == "write_kv");
+    CHECK(std::string(op_kind_name(OpKind::Sample)) == "sample");
 }
 
 TEST_CASE("profiling backend: a device far behind is waited for now and then, not one stopwatch per op held") {

@@ -17,6 +17,10 @@ TEST_CASE("step plan: pack/unpack round trip") {
     p.block_tables = {4, 0, 0, 1, 2, 10};
     p.sample_rows = {2, 3};
     CHECK(StepPlan::unpack(p.pack()) == p);
+    p.greedy = true;  // the device picks the tokens
+    CHECK(StepPlan::unpack(p.pack()).greedy);
+    CHECK(StepPlan::unpack(p.pack()) == p);
+    CHECK_FALSE(StepPlan::unpack(p.pack()).stop);
 
     StepPlan stop;
     stop.step = 8;
@@ -37,6 +41,9 @@ TEST_CASE("step plan: malformed messages are refused") {
     CHECK_THROWS_AS(StepPlan::unpack({}), Error);
     auto bad = w;
     bad[0] = 0;
+    CHECK_THROWS_AS(StepPlan::unpack(bad), Error);
+    bad = w;
+    bad[2] = 4;  // an unknown flag
     CHECK_THROWS_AS(StepPlan::unpack(bad), Error);
     bad = w;
     bad[4] = 1000;  // claims more tokens than the message carries

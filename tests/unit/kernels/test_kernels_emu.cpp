@@ -389,27 +389,62 @@ TEST_CASE("convert: every pair of F32, F16, BF16, rounding to nearest even as th
         }
 }
 
-TEST_CASE("argmax_rows: OPT's vocabulary, the first of a tie, NaN never chosen, an all-NaN row gives 0") {
+TEST_CASE("argmax_rows: OPT's vocabulary, the first of a tie, NaN never chosen but flagged, as the CPU backend") {
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
-        const int64_t n = 4, vocab = 50272;
-        auto logits = rounded(dt, randn(size_t(n * vocab), 4.0f));
+        const int64_t n = 6, vocab = 50272, stride = 50304;  // a TP block's row: padded past its vocabulary
+        auto logits = rounded(dt, randn(size_t(n * stride), 4.0f));
+        auto at = [&](int64_t r, int64_t j) -> float& { return logits[size_t(r * stride + j)]; };
         // A tie: the first wins, though thread 1000 holds it and thread 5, in a lower lane, the later one.
-        logits[size_t(1 * vocab + 1000)] = logits[size_t(1 * vocab + 1029)] = 100.0f;
-        logits[size_t(2 * vocab + 3)] = 100.0f;
-        logits[size_t(2 * vocab + 2)] = logits[size_t(2 * vocab + 50000)] = NAN;  // NaN beside the maximum
-        std::fill(&logits[size_t(3 * vocab)], &logits[size_t(4 * vocab)], NAN);
-        std::vector<int32_t> want(static_cast<size_t>(n));
+        at(1, 1000) = at(1, 1029) = 100.0f;
+        at(2, 3) = 100.0f;
+        at(2, 2) = at(2, 50000) = NAN;  // NaN beside the maximum: not chosen, but the row is flagged
+        std::fill(&at(3, 0), &at(3, vocab), NAN);
+        std::fill(&at(4, 0), &at(4, vocab), -INFINITY);
+        at(4, 7) = at(0, vocab + 5) = INFINITY;  // +inf is flagged; past n_cols it is not read
+        at(5, 70) = 8192.0f;  // exact in every dtype
+        at(5, vocab + 1) = 16384.0f;  // past n_cols: not the row's maximum
+        std::vector<int32_t> want_i(static_cast<size_t>(n));
+        std::vector<float> want_v(static_cast<size_t>(n));
+        {
+            Buffer cx = put(cpu(), DType::F32, logits, {n, stride});
+            Buffer ci = cpu().alloc(DType::I32, {n}), cv = cpu().alloc(DType::F32, {n});
+            cpu().argmax_rows(ci, cv, cx, vocab);
+            cpu().copy_to_host(want_i.data(), ci);
+            cpu().copy_to_host(want_v.data(), cv);
+        }
+        CHECK(want_i[1] == 1000);
+        CHECK(want_i[2] == 3);
+        CHECK(std::isnan(want_v[2]));
+        CHECK(want_i[3] == 0);
+        CHECK(std::isnan(want_v[3]));
+        CHECK(std::isnan(want_v[4]));
+        CHECK(want_i[5] == 70);
+        CHECK(want_v[5] == 8192.0f);
+        CHECK(std::isfinite(want_v[0]));
         const float* row0 = logits.data();
-        want[0] = int32_t(std::max_element(row0, row0 + vocab) - row0);
-        want[1] = 1000;
-        want[2] = 3;
-        want[3] = 0;
+        CHECK(want_i[0] == int32_t(std::max_element(row0, row0 + vocab) - row0));
         each_order([&] {
             DevArray el = dev(dt, logits);
-            std::vector<int32_t> got(size_t(n), -1);
-            kernels::argmax_rows(got.data(), el.p(), dt, n, vocab, nullptr);
-            CHECK(got == want);
+            std::vector<int32_t> got_i(size_t(n), -1);
+            std::vector<float> got_v(size_t(n), 0.0f);
+            kernels::argmax_rows(got_i.data(), got_v.data(), el.p(), dt, n, vocab, stride, nullptr);
+            CHECK(got_i == want_i);
+            for (int64_t r = 0; r < n; r++) {
+                CAPTURE(r);
+                const float g = got_v[size_t(r)], w = want_v[size_t(r)];
+                CHECK((std::isnan(g) ? std::isnan(w) : g == w));
+            }
         });
     }
+}
+
+TEST_CASE("argmax_rows: a row of -inf gives its first column and -inf") {
+    std::vector<float> logits(64, -INFINITY);
+    DevArray el = dev(DType::F32, logits);
+    int32_t i = -1;
+    float v = 0;
+    kernels::argmax_rows(&i, &v, el.p(), DType::F32, 1, 64, 64, nullptr);
+    CHECK(i == 0);
+    CHECK(v == -INFINITY);
 }
