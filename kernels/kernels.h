@@ -63,8 +63,9 @@ void paged_attention(void* out, const void* q, const void* k_cache, const void* 
 
 // --- sampling.cu ---
 // Greedy sampling on the device. For each of n_rows rows of logits (row stride `stride`, columns [0, n_cols)):
-// out = the index of its largest value (the first on ties, as std::max_element; NaNs are never chosen; a row
-// of -inf and NaN only gives 0), out_val = that value, or NaN when the row holds a NaN or +inf.
+// out = the index of its largest value (the first on ties, as std::max_element; NaNs are never chosen: a row
+// of -inf gives its first -inf column, an all-NaN row 0), out_val = that value, or NaN when the row holds a
+// NaN or +inf.
 void argmax_rows(int32_t* out, float* out_val, const void* logits, DType dtype, int64_t n_rows, int64_t n_cols,
                  int64_t stride, cudaStream_t stream);
 

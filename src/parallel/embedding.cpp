@@ -46,16 +46,22 @@ void ParallelLMHead::reserve(Backend& be, const Communicator& tp, int64_t rows, 
     reuse_buffer(be, picked_, DType::I32, 2 * tp.size(), rows);
 }
 
+// The last forward's fp32 logits on tp_rank 0: [tp · n, n_vocab_local], block b = rank b's vocabulary shard,
+// of which the caller reads the first n_rows rows of each block.
+Tensor ParallelLMHead::logit_blocks(int64_t tp_size, int64_t n_rows) const {
+    ENSURE(n_rows <= n_, "ParallelLMHead: ", n_rows, " rows of logits read, the last forward made ", n_);
+    const Buffer& src = tp_size > 1 ? gathered_ : local_f32_.empty() ? local_ : local_f32_;
+    return make_tensor(src.tensor().data, DType::F32, {tp_size * n_, embedding->n_vocab_local});
+}
+
 void ParallelLMHead::read(Backend& be, const Communicator& tp, int64_t n_rows, std::vector<float>& logits) {
     logits.clear();
     if (tp.rank() != 0 || n_rows == 0) return;
     const VocabParallelEmbedding& e = *embedding;
     const int64_t n = n_, v_local = e.n_vocab_local, tp_size = tp.size();
-    ENSURE(n_rows <= n, "ParallelLMHead::read: ", n_rows, " rows of ", n);
-    const Buffer& src = tp_size > 1 ? gathered_ : local_f32_.empty() ? local_ : local_f32_;
     // [tp, n, v_local] → [n_rows, n_vocab]: row r of the logits is the r-th row of each block, side by side.
     // (n > n_rows when a CUDA graph ran a padded batch: the padding rows are not copied.)
-    const Tensor blocks = make_tensor(src.tensor().data, DType::F32, {tp_size * n, v_local});
+    const Tensor blocks = logit_blocks(tp_size, n_rows);
     host_.resize(size_t(tp_size * n_rows * v_local));
     for (int64_t b = 0; b < tp_size; b++)
         be.copy_to_host(&host_[size_t(b * n_rows * v_local)], blocks.slice_rows(b * n, b * n + n_rows));
@@ -77,9 +83,7 @@ void ParallelLMHead::read_argmax(Backend& be, const Communicator& tp, int64_t n_
     if (tp.rank() != 0 || n_rows == 0) return;
     const VocabParallelEmbedding& e = *embedding;
     const int64_t n = n_, v_local = e.n_vocab_local, tp_size = tp.size();
-    ENSURE(n_rows <= n, "ParallelLMHead::read_argmax: ", n_rows, " rows of ", n);
-    const Buffer& src = tp_size > 1 ? gathered_ : local_f32_.empty() ? local_ : local_f32_;
-    const Tensor blocks = make_tensor(src.tensor().data, DType::F32, {tp_size * n, v_local});
+    const Tensor blocks = logit_blocks(tp_size, n_rows);
     const Tensor picked = reuse_buffer(be, picked_, DType::I32, 2 * tp_size, n_rows);
     const int64_t n_blocks = std::min(tp_size, (e.n_vocab + v_local - 1) / v_local);  // blocks with columns
     for (int64_t b = 0; b < n_blocks; b++) {

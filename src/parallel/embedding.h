@@ -40,6 +40,7 @@ struct ParallelLMHead {
     void set_rows(int64_t rows) { n_ = rows; }
 
 private:
+    Tensor logit_blocks(int64_t tp_size, int64_t n_rows) const;
     Buffer local_, local_f32_, gathered_;  // reused across steps (reuse_buffer)
     Buffer picked_;  // read_argmax's [2 · tp, rows]: each block's index of its row maximum, then the maximum
     int64_t n_ = 0;  // rows of the last forward
