@@ -103,7 +103,8 @@ void count_activations(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& 
     int64_t t = alloc_bytes(3 * n_tokens + (n_seqs + 1) + n_seqs * max_blocks + n_seqs, i32);
     // ParallelLMHead::forward holds the local logits [n_sample, n_vocab_local] in the compute dtype, their fp32
     // copy when that is not fp32, with tp > 1 the gathered fp32 [tp, n_sample, n_vocab_local], and the int32
-    // [2 · tp, n_sample] that greedy sampling on the device returns.
+    // [2 · tp, n_sample] that greedy sampling on the device gathers (each rank's own pair goes to the idle
+    // gathered logits).
     const int64_t v_local = ceil_div(c.n_vocab, tp);
     if (p.last()) {
         t += alloc_bytes(n_seqs * v_local, esize);
@@ -142,6 +143,7 @@ void count_collectives(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& 
     p.embed_all_reduce_bytes_per_token = tp > 1 && p.first() ? c.d_embed * esize : 0;
     p.gathers_per_step = tp > 1 && p.last() ? 1 : 0;
     p.gather_bytes_per_sample = p.gathers_per_step ? ceil_div(c.n_vocab, tp) * tp * 4 : 0;  // fp32 logits
+    p.greedy_gather_bytes_per_sample = p.gathers_per_step ? tp * 8 : 0;  // int32 index + fp32 maximum
     p.stage_sends_per_step = p.last() ? 0 : 1;
     p.stage_send_bytes_per_token = p.last() ? 0 : c.d_model * esize;
 }
@@ -194,8 +196,8 @@ int64_t all_reduce_bytes_per_step(const MemoryPlan& p, int64_t n_tokens) {
     return n_tokens * (2 * p.n_layers() * p.layer_all_reduce_bytes_per_token + p.embed_all_reduce_bytes_per_token);
 }
 
-int64_t gather_bytes_per_step(const MemoryPlan& p, int64_t n_sample) {
-    return p.gathers_per_step * n_sample * p.gather_bytes_per_sample;
+int64_t gather_bytes_per_step(const MemoryPlan& p, int64_t n_sample, bool greedy) {
+    return p.gathers_per_step * n_sample * (greedy ? p.greedy_gather_bytes_per_sample : p.gather_bytes_per_sample);
 }
 
 std::vector<std::pair<std::string, double>> memory_plan_fields(const MemoryPlan& p) {
@@ -232,6 +234,7 @@ std::vector<std::pair<std::string, double>> memory_plan_fields(const MemoryPlan&
         {"embed_all_reduce_bytes_per_token", double(p.embed_all_reduce_bytes_per_token)},
         {"gathers_per_step", double(p.gathers_per_step)},
         {"gather_bytes_per_sample", double(p.gather_bytes_per_sample)},
+        {"greedy_gather_bytes_per_sample", double(p.greedy_gather_bytes_per_sample)},
         {"stage_sends_per_step", double(p.stage_sends_per_step)},
         {"stage_send_bytes_per_token", double(p.stage_send_bytes_per_token)},
     };

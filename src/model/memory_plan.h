@@ -76,6 +76,7 @@ struct MemoryPlan {
     int64_t embed_all_reduce_bytes_per_token = 0;  // word_embed_proj_dim · dtype bytes (= d_model but opt-350m)
     int64_t gathers_per_step = 0;              // 1 when tp > 1 on the last stage: the LM head's logits to tp_rank 0
     int64_t gather_bytes_per_sample = 0;       // ceil(n_vocab / tp) · tp · 4 bytes, received by tp_rank 0
+    int64_t greedy_gather_bytes_per_sample = 0;  // tp · 8 bytes: a greedy step's row maximum and index per rank
     int64_t stage_sends_per_step = 0;          // 1 on every stage but the last: the hidden states onwards
     int64_t stage_send_bytes_per_token = 0;    // d_model · dtype bytes
 };
@@ -86,7 +87,8 @@ MemoryPlan make_memory_plan(const MemoryPlanInput& in);
 std::vector<MemoryPlan> make_stage_plans(MemoryPlanInput in);  // every stage's, in order
 
 int64_t all_reduce_bytes_per_step(const MemoryPlan& p, int64_t n_tokens);  // all of the step's all-reduces
-int64_t gather_bytes_per_step(const MemoryPlan& p, int64_t n_sample);
+// greedy: a step whose sampled sequences are all greedy without --logprobs (StepPlan::greedy).
+int64_t gather_bytes_per_step(const MemoryPlan& p, int64_t n_sample, bool greedy = false);
 
 // The figures as (name, value) pairs in a fixed order: for JSON output and the run report's /plan group.
 std::vector<std::pair<std::string, double>> memory_plan_fields(const MemoryPlan& p);

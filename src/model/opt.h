@@ -49,9 +49,10 @@ public:
     OptModel& operator=(const OptModel&) = delete;
 
     // Runs this stage's part of one step on the device: the first stage embeds, the others receive the
-    // previous stage's hidden states; the last stage computes the logits of the sample rows, gathered on its
-    // tp_rank 0. No host sync, so a CUDA graph can capture it.
+    // previous stage's hidden states; the last stage computes each rank's logits block of the sample rows.
+    // No host sync, so a CUDA graph can capture it.
     void forward(const StepInputs& in, KvCache& kv);
+    // After a forward, every rank calls one of these two; the last stage's TP group gathers on its tp_rank 0.
     // Last stage, tp_rank 0: the first n_sample rows of the last forward's logits, [n_sample, n_vocab], on
     // the host (the engine gets them to the driver); empty elsewhere.
     void read_logits(int64_t n_sample, std::vector<float>& logits);

@@ -30,11 +30,11 @@ void ParallelLMHead::forward(Backend& be, Communicator& tp, const Tensor& h) {
     if (local.dtype != DType::F32) {  // the sampler reads fp32, whatever the compute dtype
         const Tensor wide = reuse_buffer(be, local_f32_, DType::F32, n, v_local);
         be.convert(wide, local);
-        local = wide;
     }
-    if (tp_size > 1) tp.gather(reuse_buffer(be, gathered_, DType::F32, tp_size * n, v_local), local, 0);
-    // Allocated here, not in read_argmax: within the profiled activation peak, and before any graph capture;
-    // on every rank, though only tp_rank 0 reads, so that the ranks' peaks stay alike (lockstep plan).
+    // What read() and read_argmax() gather into, allocated here: within the profiled activation peak, before
+    // any graph capture, and on every rank, though only tp_rank 0 receives, so that the ranks' peaks stay
+    // alike (lockstep plan).
+    if (tp_size > 1) reuse_buffer(be, gathered_, DType::F32, tp_size * n, v_local);
     reuse_buffer(be, picked_, DType::I32, 2 * tp_size, n);
 }
 
@@ -46,25 +46,30 @@ void ParallelLMHead::reserve(Backend& be, const Communicator& tp, int64_t rows, 
     reuse_buffer(be, picked_, DType::I32, 2 * tp.size(), rows);
 }
 
-// The last forward's fp32 logits on tp_rank 0: [tp · n, n_vocab_local], block b = rank b's vocabulary shard,
-// of which the caller reads the first n_rows rows of each block.
-Tensor ParallelLMHead::logit_blocks(int64_t tp_size, int64_t n_rows) const {
+// This rank's fp32 logits of the first n_rows rows of the last forward: [n_rows, n_vocab_local].
+Tensor ParallelLMHead::local_logits(int64_t n_rows) const {
     ENSURE(n_rows <= n_, "ParallelLMHead: ", n_rows, " rows of logits read, the last forward made ", n_);
-    const Buffer& src = tp_size > 1 ? gathered_ : local_f32_.empty() ? local_ : local_f32_;
-    return make_tensor(src.tensor().data, DType::F32, {tp_size * n_, embedding->n_vocab_local});
+    const Buffer& src = local_f32_.empty() ? local_ : local_f32_;
+    return make_tensor(src.tensor().data, DType::F32, {n_rows, embedding->n_vocab_local});
 }
 
-void ParallelLMHead::read(Backend& be, const Communicator& tp, int64_t n_rows, std::vector<float>& logits) {
+void ParallelLMHead::read(Backend& be, Communicator& tp, int64_t n_rows, std::vector<float>& logits) {
     logits.clear();
-    if (tp.rank() != 0 || n_rows == 0) return;
+    if (n_rows == 0) return;
     const VocabParallelEmbedding& e = *embedding;
-    const int64_t n = n_, v_local = e.n_vocab_local, tp_size = tp.size();
-    // [tp, n, v_local] → [n_rows, n_vocab]: row r of the logits is the r-th row of each block, side by side.
-    // (n > n_rows when a CUDA graph ran a padded batch: the padding rows are not copied.)
-    const Tensor blocks = logit_blocks(tp_size, n_rows);
+    const int64_t v_local = e.n_vocab_local, tp_size = tp.size();
+    // [tp · n_rows, v_local] on tp_rank 0, block b = rank b's vocabulary shard. (Only the sampled rows travel:
+    // a CUDA graph's padding rows stay behind.)
+    Tensor blocks = local_logits(n_rows);
+    if (tp_size > 1) {
+        const Tensor all = make_tensor(gathered_.tensor().data, DType::F32, {tp_size * n_rows, v_local});
+        tp.gather(all, blocks, 0);
+        blocks = all;
+    }
+    if (tp.rank() != 0) return;
     host_.resize(size_t(tp_size * n_rows * v_local));
-    for (int64_t b = 0; b < tp_size; b++)
-        be.copy_to_host(&host_[size_t(b * n_rows * v_local)], blocks.slice_rows(b * n, b * n + n_rows));
+    be.copy_to_host(host_.data(), blocks);
+    // Row r of the logits is the r-th row of each block, side by side, the last block's padding dropped.
     logits.assign(size_t(n_rows * e.n_vocab), 0.0f);
     for (int64_t r = 0; r < n_rows; r++)
         for (int64_t b = 0; b < tp_size; b++) {
@@ -75,36 +80,41 @@ void ParallelLMHead::read(Backend& be, const Communicator& tp, int64_t n_rows, s
         }
 }
 
-// Each TP block's row maximum on the device (its columns past the vocabulary left out), then the best of the
-// blocks here: 2 · tp int32 per row cross to the host instead of n_vocab floats. Blocks in vocabulary order and
-// a strict > keep the first maximum, as the sampler's argmax.
-void ParallelLMHead::read_argmax(Backend& be, const Communicator& tp, int64_t n_rows, std::vector<int32_t>& ids) {
+// Greedy sampling where the logits are: each rank takes its shard's row maxima (its padding columns left
+// out), tp_rank 0 gathers them, 8 bytes a row from each rank instead of n_vocab_local floats, and keeps the
+// best. Ranks in vocabulary order and a strict > keep the first maximum, as the sampler's argmax.
+void ParallelLMHead::read_argmax(Backend& be, Communicator& tp, int64_t n_rows, std::vector<int32_t>& ids) {
     ids.clear();
-    if (tp.rank() != 0 || n_rows == 0) return;
+    if (n_rows == 0) return;
     const VocabParallelEmbedding& e = *embedding;
-    const int64_t n = n_, v_local = e.n_vocab_local, tp_size = tp.size();
-    const Tensor blocks = logit_blocks(tp_size, n_rows);
-    const Tensor picked = reuse_buffer(be, picked_, DType::I32, 2 * tp_size, n_rows);
-    const int64_t n_blocks = std::min(tp_size, (e.n_vocab + v_local - 1) / v_local);  // blocks with columns
-    for (int64_t b = 0; b < n_blocks; b++) {
-        const Tensor idx = picked.slice_rows(b, b + 1), val = picked.slice_rows(tp_size + b, tp_size + b + 1);
-        be.argmax_rows(idx, make_tensor(val.data, DType::F32, {n_rows}), blocks.slice_rows(b * n, b * n + n_rows),
-                       std::min(v_local, e.n_vocab - b * v_local));
-    }
+    const int64_t v_local = e.n_vocab_local, tp_size = tp.size();
+    const Tensor logits = local_logits(n_rows);
+    // [2 · tp, n_rows] on tp_rank 0: rank b's row b·2 holds its maxima's indices within its shard, row b·2 + 1
+    // the maxima (fp32 bits). A rank's own pair goes to the gathered logits' buffer, idle on a greedy step.
+    const Tensor all = make_tensor(picked_.tensor().data, DType::I32, {2 * tp_size, n_rows});
+    const Tensor mine = tp_size > 1 ? make_tensor(gathered_.tensor().data, DType::I32, {2, n_rows})
+                                    : all.slice_rows(0, 2);
+    const int64_t n_cols = std::clamp<int64_t>(e.n_vocab - e.vocab_begin, 0, v_local);  // 0: a shard of padding
+    if (n_cols > 0)
+        be.argmax_rows(mine.slice_rows(0, 1), make_tensor(mine.slice_rows(1, 2).data, DType::F32, {n_rows}), logits,
+                       n_cols);
+    if (tp_size > 1) tp.gather(all, mine, 0);
+    if (tp.rank() != 0) return;
     host_picked_.resize(size_t(2 * tp_size * n_rows));
-    be.copy_to_host(host_picked_.data(), picked);
+    be.copy_to_host(host_picked_.data(), all);
+    const int64_t n_blocks = std::min(tp_size, (e.n_vocab + v_local - 1) / v_local);  // shards with columns
     ids.resize(size_t(n_rows));
     for (int64_t r = 0; r < n_rows; r++) {
         int64_t best = -1;
         float best_v = -INFINITY;
         for (int64_t b = 0; b < n_blocks; b++) {
             float v;
-            std::memcpy(&v, &host_picked_[size_t((tp_size + b) * n_rows + r)], 4);
+            std::memcpy(&v, &host_picked_[size_t((2 * b + 1) * n_rows + r)], 4);
             ENSURE(!std::isnan(v), "sampler: the logits of sampled row ", r, " hold NaN or +inf (vocabulary ",
                    b * v_local, "..", std::min(e.n_vocab, (b + 1) * v_local) - 1, ")");
             if (v > best_v) {
                 best_v = v;
-                best = b * v_local + host_picked_[size_t(b * n_rows + r)];
+                best = b * v_local + host_picked_[size_t(2 * b * n_rows + r)];
             }
         }
         ENSURE(best >= 0, "sampler: all ", e.n_vocab, " logits of sampled row ", r, " are -inf");

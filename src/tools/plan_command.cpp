@@ -183,13 +183,16 @@ void print_table(const PlanOptions& o, const MemoryPlanInput& in, const std::vec
                 std::printf("    (the embedding's is n x %d x %d bytes: word_embed_proj_dim)\n", c.d_embed,
                             s.dtype_bytes);
             if (s.gathers_per_step)
-                std::printf("  %slogits gather to tp_rank 0 (fp32): s x %lld x %d ranks x 4 bytes\n", who.c_str(),
-                            static_cast<long long>(s.gather_bytes_per_sample / p.tp / 4), p.tp);
+                std::printf("  %slogits gather to tp_rank 0 (fp32): s x %lld x %d ranks x 4 bytes\n"
+                            "  %sgreedy steps gather each rank's row maxima instead: s x %d ranks x 8 bytes\n",
+                            who.c_str(), static_cast<long long>(s.gather_bytes_per_sample / p.tp / 4), p.tp,
+                            who.c_str(), p.tp);
             for (int64_t n : {int64_t(1), int64_t(p.max_num_seqs)})
-                std::printf("  %sdecode step of %lld sequence(s): all-reduces %lld bytes, gather %lld bytes\n",
+                std::printf("  %sdecode step of %lld sequence(s): all-reduces %lld bytes, gather %lld bytes%s\n",
                             who.c_str(), static_cast<long long>(n),
                             static_cast<long long>(all_reduce_bytes_per_step(s, n)),
-                            static_cast<long long>(gather_bytes_per_step(s, n)));
+                            static_cast<long long>(gather_bytes_per_step(s, n)),
+                            s.gathers_per_step ? cat(" (greedy ", gather_bytes_per_step(s, n, true), ")").c_str() : "");
         }
         if (s.stage_sends_per_step)
             std::printf("  %shidden states to stage %d: n x %d x %d bytes from each rank to its peer\n", who.c_str(),
@@ -218,10 +221,12 @@ nlohmann::json plan_json(const MemoryPlan& p) {
             j[name] = value;
     }
     j["decode_step_1_seq"] = {{"all_reduce_bytes", all_reduce_bytes_per_step(p, 1)},
-                              {"gather_bytes", gather_bytes_per_step(p, 1)}};
+                              {"gather_bytes", gather_bytes_per_step(p, 1)},
+                              {"greedy_gather_bytes", gather_bytes_per_step(p, 1, true)}};
     j["decode_step_max_num_seqs"] = {{"n_seqs", p.max_num_seqs},
                                      {"all_reduce_bytes", all_reduce_bytes_per_step(p, p.max_num_seqs)},
-                                     {"gather_bytes", gather_bytes_per_step(p, p.max_num_seqs)}};
+                                     {"gather_bytes", gather_bytes_per_step(p, p.max_num_seqs)},
+                                     {"greedy_gather_bytes", gather_bytes_per_step(p, p.max_num_seqs, true)}};
     return j;
 }
 

@@ -299,6 +299,7 @@ TEST_CASE("memory plan: the README's start-up log of opt-tiny at tp 2, 256 MiB x
     CHECK(p.all_reduces_per_step == 5);  // 2 layers x 2 + the embedding
     CHECK(all_reduce_bytes_per_step(p, 3) == 5 * 3 * 64 * 4);
     CHECK(gather_bytes_per_step(p, 2) == 2 * 25136 * 2 * 4);
+    CHECK(gather_bytes_per_step(p, 2, true) == 2 * 2 * 8);  // each rank's row maximum and its index
     const MemoryPlan p1 = plan_for(kTiny, 1, {});
     CHECK(p1.all_reduces_per_step == 0);
     CHECK(p1.gather_bytes_per_sample == 0);
