@@ -15,18 +15,13 @@
 #include "backend/cpu_backend.h"
 #include "comm/mpi_communicator.h"
 #include "core/check.h"
+#include "mpi_check.h"
 #include "parallel/embedding.h"
 
 using namespace ls;
+using mpi_check::expect;
 
 namespace {
-int g_failures = 0;
-void expect(bool ok, const std::string& what, int rank) {
-    if (!ok) {
-        std::printf("FAIL (rank %d): %s\n", rank, what.c_str());
-        g_failures++;
-    }
-}
 
 // Every rank builds the same full table and hidden states from the seed, and uploads its own rows.
 void check_vocab(CpuBackend& be, MpiCommunicator& tp, int64_t n_vocab, int rank, int size) {
@@ -94,10 +89,8 @@ void check_vocab(CpuBackend& be, MpiCommunicator& tp, int64_t n_vocab, int rank,
 }  // namespace
 
 int main(int argc, char** argv) {
-    MPI_Init(&argc, &argv);
-    int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    const mpi_check::World w = mpi_check::init(&argc, &argv);
+    const int rank = w.rank, size = w.size;
     CpuBackend be(1, 1e9);
     MpiCommunicator tp(MPI_COMM_WORLD, "TP group");
     // Even shards; a padded last shard; at np 4, shards of padding only (5 tokens: 2 + 2 + 1 + 0).
@@ -109,9 +102,5 @@ int main(int argc, char** argv) {
             MPI_Abort(MPI_COMM_WORLD, 1);  // a peer may be waiting in a gather
         }
     }
-    int failures = 0;
-    MPI_Allreduce(&g_failures, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    if (rank == 0) std::printf("%s: LM head read and read_argmax at np %d\n", failures ? "FAIL" : "OK", size);
-    MPI_Finalize();
-    return failures ? 1 : 0;
+    return mpi_check::finish(w, "LM head read and read_argmax at np " + std::to_string(size));
 }

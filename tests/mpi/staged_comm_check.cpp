@@ -5,21 +5,17 @@
 
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "backend/cpu_backend.h"
+#include "mpi_check.h"
 #include "parallel/staged_communicator.h"
 
 using namespace ls;
+using mpi_check::expect;
 
 namespace {
-int g_failures = 0;
-void expect(bool ok, const char* what, int rank) {
-    if (!ok) {
-        std::printf("FAIL (rank %d): %s\n", rank, what);
-        g_failures++;
-    }
-}
 std::vector<float> download(Backend& be, const Tensor& t) {
     std::vector<float> out(size_t(t.numel()));
     Buffer f = be.alloc(DType::F32, {t.numel()});
@@ -37,10 +33,8 @@ Buffer upload(Backend& be, DType dt, const std::vector<float>& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    MPI_Init(&argc, &argv);
-    int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    const mpi_check::World w = mpi_check::init(&argc, &argv);
+    const int rank = w.rank, size = w.size;
     CpuBackend be(1, 1e9);
     StagedCommunicator comm(MPI_COMM_WORLD, "world", be);
     const int n = 37;
@@ -88,9 +82,5 @@ int main(int argc, char** argv) {
     // The caller's bytes (F32, F16, BF16 tensors of n), not the fp32 copies that went over MPI.
     expect(comm.stats(CollectiveKind::AllReduce).bytes == (size > 1 ? n * (4 + 2 + 2) : 0),
            "stats count the device tensor's bytes", rank);
-    int failures = 0;
-    MPI_Allreduce(&g_failures, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    if (rank == 0) std::printf("%s: staged communicator at np %d, F32/F16/BF16\n", failures ? "FAIL" : "OK", size);
-    MPI_Finalize();
-    return failures ? 1 : 0;
+    return mpi_check::finish(w, "staged communicator at np " + std::to_string(size) + ", F32/F16/BF16");
 }
