@@ -121,7 +121,8 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     const ProcessGrid& g = rt.grid;
     BackendConfig bc;
     bc.device = rt.device;
-    bc.n_cpu_threads = std::max(1, int(std::thread::hardware_concurrency()) / g.local_size);
+    rt.cpu_threads = std::max(1, int(std::thread::hardware_concurrency()) / g.local_size);
+    bc.n_cpu_threads = rt.cpu_threads;
     bc.cpu_memory = o.device_memory > 0 ? o.device_memory : host_memory_share(g.local_size);
     bc.dtype = rt.dtype;
     // By local rank; with more ranks than GPUs (--comm mpi), round robin.

@@ -17,6 +17,7 @@ struct Runtime {
     int max_model_len = 0;
     int max_num_batched_tokens = 0;
     std::unique_ptr<Backend> be;
+    int cpu_threads = 1;  // this rank's share of its host's cores: the CPU backend's BLAS threads
     ProfilingBackend* profile = nullptr;  // be itself, with --profile-ops
     std::string device;  // "cpu" or "cuda" (--device resolved)
     std::string comm;    // "mpi" or "nccl" (--comm resolved)

@@ -172,6 +172,13 @@ void OptModel::layer_forward(const OptDecoderLayer& L, int layer, const StepInpu
     if (!cfg_.pre_ln) layer_norm(h, h, L.final_layer_norm);
 }
 
+int64_t OptModel::decode_read_bytes() const {
+    int64_t bytes = weight_bytes_.total();
+    if (!embed_positions_.empty()) bytes -= int64_t(embed_positions_.tensor().nbytes());
+    if (stage_.first() && !stage_.last()) bytes -= int64_t(embed_tokens_.table.tensor().nbytes());
+    return bytes;
+}
+
 std::vector<std::pair<const void*, std::string>> OptModel::linear_weights() const {
     std::vector<std::pair<const void*, std::string>> w;
     for (const OptDecoderLayer& L : layers_) {

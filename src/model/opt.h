@@ -67,6 +67,10 @@ public:
     int64_t d_local() const { return int64_t(n_heads_local_) * cfg_.d_head(); }  // this rank's q/k/v width
     const WeightBytes& weight_bytes() const { return weight_bytes_; }
     int64_t activation_bytes() const;  // the workspace, sized for max_tokens
+    // The weight bytes one decode step streams: all this rank holds but the tables it only looks rows up in
+    // (the positions; the token table on a first stage that is not also the last, whose tied LM head reads it
+    // whole). The batch-1 decode floor's numerator.
+    int64_t decode_read_bytes() const;
     // The weights of this rank's GEMMs by role ("qkv_proj", "out_proj", "fc1", "fc2", "lm_head", "project_in",
     // "project_out"): --profile-ops counts each GEMM under its weight's role.
     std::vector<std::pair<const void*, std::string>> linear_weights() const;

@@ -267,6 +267,28 @@ TEST_CASE("memory plan: pipeline stages, each stage's weights and activation pea
     check_every_stage(kTiny16h, 4, 3, "1,2,1");
 }
 
+// The batch-1 decode floor's bytes: a decode step streams every weight but the rows it looks up, so the
+// position table never counts, and the token table counts only where the tied LM head reads it whole.
+TEST_CASE("decode read bytes: every weight but the tables decode only looks rows up in") {
+    const ModelConfig cfg = load_model_config(kTiny);
+    const int64_t positions = int64_t(cfg.max_positions + 2) * cfg.d_model * 4;  // fp32 on the CPU backend
+    for (int tp : {1, 2})
+        for (int pp : {1, 2})
+            for (int pp_rank = 0; pp_rank < pp; pp_rank++) {
+                CAPTURE(tp);
+                CAPTURE(pp_rank);
+                CpuBackend be(1, 1e9);
+                FakeCommunicator comm(0, tp), stages(pp_rank, pp);
+                const Checkpoint ckpt = Checkpoint::open(kTiny);
+                const PipelineStage stage{stage_layers(cfg.n_layers, pp, pp_rank, ""), pp_rank, pp, &stages};
+                const OptModel model(cfg, be, comm, stage, ckpt, 64);
+                const int64_t token_shard = (cfg.n_vocab + tp - 1) / tp * cfg.d_embed * 4;
+                const bool first = pp_rank == 0, last = pp_rank == pp - 1;
+                CHECK(model.decode_read_bytes() ==
+                      model.weight_bytes().total() - (first ? positions : 0) - (first && !last ? token_shard : 0));
+            }
+}
+
 TEST_CASE("memory plan: opt-tiny-16h up to tp 8") {
     check_every_rank(kTiny16h, {1, 2, 4, 8}, {});
 }
