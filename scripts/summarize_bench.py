@@ -22,6 +22,8 @@ cpu, l3 = lscpu("Model name"), lscpu("L3 cache")
 mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 print("# CPU benchmark: opt-125m shape, random weights\n")
 print(f"Machine: {platform.node()}, {os.cpu_count()} cores ({cpu}, L3 {l3}), {mem:.0f} GiB, {platform.platform()}.")
+devices = sorted({r.get("device", "?") for r in runs})
+print(f"Backend as each run's start-up log names it: {', '.join(devices)}.")
 print("Made by `scripts/bench.sh` (the exact command of each run is in its .log and in the JSON's `command`).")
 print("Checkpoint: `lockstep make-model --preset opt-125m --dtype float16 --seed 0` (computed in float32);")
 print("greedy, ignore_eos, 128 prompt tokens and 128 generated tokens per request.\n")

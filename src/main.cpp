@@ -8,8 +8,8 @@
 #include <cstring>
 #include <exception>
 #include <string>
-#include <thread>
 
+#include "backend/openblas_env.h"
 #include "config/options.h"
 #include "core/check.h"
 #include "engine/bench.h"
@@ -29,23 +29,17 @@ const char* kUsage =
     "       lockstep plan --model DIR-or-config.json -tp N --device-memory 24GB [--dtype float16] [--json]\n"
     "       lockstep compare A.json B.json [--near-tie 1e-3] [--logprob-tol 1e-2] [--json]   (two --output-json runs)\n";
 
-// OpenBLAS sizes its thread pool when the library loads, before main(): one thread per core in every rank.
-// With several ranks on a host those idle pool threads steal time slices from the other ranks, which then
-// wait at every all-reduce (TP=2 decode measured 38 ms per token instead of 21). So, before MPI starts, give
-// each rank its share of the cores through OPENBLAS_NUM_THREADS and start this process again, once.
-void share_cores_with_local_ranks(char** argv) {
-    if (std::getenv("OPENBLAS_NUM_THREADS")) return;
+// OpenBLAS reads its settings when the library loads, before main(): set them, then start this process again,
+// once (the new process finds them set).
+void set_openblas_env_and_restart(char** argv) {
     int local = 0;
     for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_STEP_TASKS_PER_NODE"})
         if (const char* v = std::getenv(var); v && !local) local = std::atoi(v);
-    if (local <= 1) return;
-    const int cores = int(std::thread::hardware_concurrency());
-    setenv("OPENBLAS_NUM_THREADS", std::to_string(std::max(1, cores / local)).c_str(), 1);
-    execv("/proc/self/exe", argv);  // returns only on failure: then carry on with the pool as it is
+    if (ls::set_openblas_env(local)) execv("/proc/self/exe", argv);  // returns only on failure: carry on as is
 }
 
 int run_mpi(int argc, char** argv) {  // generate and bench
-    share_cores_with_local_ranks(argv);
+    set_openblas_env_and_restart(argv);
     MPI_Init(&argc, &argv);
     ls::catch_sigterm();
     int world_rank = 0;

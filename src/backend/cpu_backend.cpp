@@ -9,6 +9,8 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/openblas_env.h"
+
 namespace ls {
 
 namespace {
@@ -23,7 +25,7 @@ CpuBackend::CpuBackend(int n_threads, double total_memory)
     openblas_set_num_threads(n_threads_);
 }
 
-std::string CpuBackend::name() const { return cat("cpu (OpenBLAS, ", n_threads_, " thread(s))"); }
+std::string CpuBackend::name() const { return cat("cpu (OpenBLAS ", openblas_core(), ", ", n_threads_, " thread(s))"); }
 
 Buffer CpuBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
     Tensor t = make_tensor(nullptr, dtype, shape);

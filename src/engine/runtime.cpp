@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "backend/openblas_env.h"
 #include "comm/control_channel.h"
 #include "comm/mpi_wait.h"
 #include "core/log.h"
@@ -128,6 +129,8 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
     // By local rank; with more ranks than GPUs (--comm mpi), round robin.
     if (rt.device == "cuda") bc.cuda_device = g.local_rank % cuda_device_count();
     rt.be = make_backend(bc);
+    if (rt.device == "cpu")
+        if (const std::string note = openblas_core_override_note(); !note.empty()) warn0(note);
     const int ranks_per_device = ranks_sharing_device(g, rt.be->device_bus_id());
     if (rt.device == "cuda") log_worker("device ", rt.be->name(), " (local rank ", g.local_rank, ")");
     rt.tp = make_group_communicator(rt.comm, g.tp_comm, "TP group", *rt.be);
