@@ -29,8 +29,11 @@ void check_vocab(CpuBackend& be, MpiCommunicator& tp, int64_t n_vocab, int rank,
     std::mt19937 rng{uint32_t(n_vocab)};
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     std::vector<float> table(size_t(n_vocab * d)), h(size_t(n * d));
-    for (float& x : table) x = u(rng);
-    for (float& x : h) x = std::fabs(u(rng)) + 0.1f;  // positive: the rows below win every logit
+    // Multiples of 1/8 (h positive: the rows below win every logit): every product and partial sum is exact in
+    // fp32, so each logit is the same whatever order a BLAS kernel adds in, and the ties below are exact ties
+    // (OpenBLAS's Prescott kernels sum an edge column in another order than the others).
+    for (float& x : table) x = std::round(u(rng) * 8.0f) / 8.0f;
+    for (float& x : h) x = (std::floor(std::fabs(u(rng)) * 8.0f) + 1.0f) / 8.0f;
     // Tokens 1 and n_vocab - 1 share the largest row: a tie across shards for every hidden state, which
     // token 1 must win. (Row 2 of h is steered to token n_vocab / 2 instead, in whichever shard that lies.)
     for (int64_t j = 0; j < d; j++) table[size_t(1 * d + j)] = table[size_t((n_vocab - 1) * d + j)] = 3.0f;
