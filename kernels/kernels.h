@@ -12,10 +12,15 @@
 namespace ls::kernels {
 
 // --- elementwise.cu ---
-void relu(void* x, DType dtype, int64_t n, cudaStream_t stream);  // x: [n], in place
 void add(void* y, const void* x, DType dtype, int64_t n, cudaStream_t stream);  // y: [n] += x: [n]
 // y: [n_rows, d] += bias: [d]; then max(·, 0) when `relu` (the FFN's fc1 epilogue in one pass).
 void add_bias(void* y, const void* bias, DType dtype, int64_t n_rows, int64_t d, bool relu, cudaStream_t stream);
+// y: [batch, >= n_rows (stride_rows), d]: y[b, :n_rows] += bias[b · d .. (b + 1) · d) (stacked q, k, v).
+void add_bias_stacked(void* y, const void* bias, DType dtype, int64_t batch, int64_t n_rows, int64_t d,
+                      int64_t stride_rows, cudaStream_t stream);
+// h: [n_rows, d] += y: [n_rows, d] + bias: [d] (a row-parallel layer's output into the residual stream).
+void add_residual(void* h, const void* y, const void* bias, DType dtype, int64_t n_rows, int64_t d,
+                  cudaStream_t stream);
 // y: [n] (y_dtype) = x: [n] (x_dtype), round to nearest even; any pair of F32, F16, BF16.
 void convert(void* y, DType y_dtype, const void* x, DType x_dtype, int64_t n, cudaStream_t stream);
 

@@ -71,12 +71,19 @@ public:
 
     // y[n, d_out] = x[n, d_in] · w[d_out, d_in]ᵀ (+ bias[d_out]): nn.Linear's layout.
     virtual void linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) = 0;
+    // Linears of one input whose weights are stacked (q, k and v): y[b, :n] = x · w_bᵀ + bias_b, w_b the b-th
+    // block of d_out rows; one batched GEMM on a GPU. x: [n, d_in]; w: [batch · d_out, d_in];
+    // bias: [batch · d_out]; y: [batch, >= n, d_out].
+    virtual void linear_stacked(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias) = 0;
     // y[n, d] = (x - mean) / sqrt(var + eps) · gamma + beta, per row.
     virtual void layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             float eps) = 0;
-    virtual void relu(const Tensor& x) = 0;                              // in place
     virtual void add(const Tensor& y, const Tensor& x) = 0;              // y += x, same shape
     virtual void add_bias(const Tensor& y, const Tensor& bias) = 0;      // y[n, d] += bias[d]
+    // The epilogues of an OPT layer's GEMMs, each one pass over the activations (one kernel on a GPU):
+    virtual void add_bias_relu(const Tensor& y, const Tensor& bias) = 0;  // y[n, d] = max(y + bias[d], 0): fc1
+    // h[n, d] += y[n, d] + bias[d]: a row-parallel layer's reduced output into the residual stream
+    virtual void add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) = 0;
     // y[n, d] = table[ids[i] - row_begin] when row_begin <= ids[i] < row_begin + table.rows, else 0:
     // the masked lookup of a vocab-parallel embedding (the all-reduce afterwards fills the zeros).
     virtual void embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) = 0;

@@ -75,6 +75,18 @@ void CpuBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const
     if (bias) add_bias(y, *bias);
 }
 
+void CpuBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias) {
+    const int64_t batch = y.shape[0], cap = y.shape[1], d_out = y.shape[2];
+    ENSURE(y.ndim == 3 && x.rows() <= cap && w.rows() == batch * d_out && bias.numel() == batch * d_out,
+           "linear_stacked: y[", batch, ",", cap, ",", d_out, "] for x[", x.rows(), ",", x.cols(), "] w[", w.rows(),
+           ",", w.cols(), "] bias[", bias.numel(), "]");
+    for (int64_t b = 0; b < batch; b++) {
+        const Tensor yb = make_tensor(y.f32() + b * cap * d_out, DType::F32, {x.rows(), d_out});
+        const Tensor bb = make_tensor(bias.f32() + b * d_out, DType::F32, {d_out});
+        linear(yb, x, w.slice_rows(b * d_out, (b + 1) * d_out), &bb);
+    }
+}
+
 void CpuBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
     const int64_t n = x.rows(), d = x.cols();
     const float *g = gamma.f32(), *b = beta.f32();
@@ -91,11 +103,6 @@ void CpuBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamm
     }
 }
 
-void CpuBackend::relu(const Tensor& x) {
-    float* p = x.f32();
-    for (int64_t i = 0, n = x.numel(); i < n; i++) p[i] = p[i] > 0.0f ? p[i] : 0.0f;
-}
-
 void CpuBackend::add(const Tensor& y, const Tensor& x) {
     ENSURE(y.numel() == x.numel(), "add: ", y.numel(), " vs ", x.numel(), " elements");
     float* a = y.f32();
@@ -109,6 +116,26 @@ void CpuBackend::add_bias(const Tensor& y, const Tensor& bias) {
     for (int64_t i = 0; i < n; i++) {
         float* yi = y.f32() + i * d;
         for (int64_t j = 0; j < d; j++) yi[j] += bias.f32()[j];
+    }
+}
+
+void CpuBackend::add_bias_relu(const Tensor& y, const Tensor& bias) {
+    const int64_t n = y.rows(), d = y.cols();
+    ENSURE(bias.numel() == d, "add_bias_relu: bias of ", bias.numel(), " for rows of ", d);
+    for (int64_t i = 0; i < n; i++) {
+        float* yi = y.f32() + i * d;
+        for (int64_t j = 0; j < d; j++) yi[j] = std::max(yi[j] + bias.f32()[j], 0.0f);
+    }
+}
+
+void CpuBackend::add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) {
+    const int64_t n = h.rows(), d = h.cols();
+    ENSURE(y.rows() == n && y.cols() == d && bias.numel() == d, "add_residual: h[", n, ",", d, "] y[", y.rows(), ",",
+           y.cols(), "] bias[", bias.numel(), "]");
+    for (int64_t i = 0; i < n; i++) {
+        float* hi = h.f32() + i * d;
+        const float* yi = y.f32() + i * d;
+        for (int64_t j = 0; j < d; j++) hi[j] += yi[j] + bias.f32()[j];
     }
 }
 

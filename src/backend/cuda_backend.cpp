@@ -344,6 +344,28 @@ void CudaBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, cons
     if (bias) add_bias(y, *bias);
 }
 
+void CudaBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias) {
+    expect_float(x, "linear_stacked", "input");
+    for (const Tensor* t : {&y, &w, &bias}) expect(*t, x.dtype, "linear_stacked", "output/weight/bias");
+    const int64_t n = x.rows(), d_in = x.cols(), batch = y.shape[0], cap = y.shape[1], d_out = y.shape[2];
+    ENSURE(y.ndim == 3 && n <= cap && w.rows() == batch * d_out && w.cols() == d_in && bias.numel() == batch * d_out,
+           "linear_stacked: y[", batch, ",", cap, ",", d_out, "] for x[", n, ",", d_in, "] w[", w.rows(), ",",
+           w.cols(), "] bias[", bias.numel(), "]");
+    ENSURE(d_in < INT_MAX && d_out < INT_MAX && batch < INT_MAX, "linear_stacked: dimensions beyond cuBLAS's int");
+    if (n == 0) return;
+    // As linear(), batch b being w's b-th row block and y's b-th [cap, d_out] block; every batch reads the same
+    // x (stride 0).
+    const float alpha = 1.0f, beta = 0.0f;
+    const cublasComputeType_t compute =
+        x.dtype == DType::F32 && allow_tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    const cudaDataType type = cuda_type(x.dtype);
+    CUBLAS_CALL(cublasGemmStridedBatchedEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(d_out), int(n), int(d_in), &alpha,
+                                           w.data, type, int(d_in), d_out * d_in, x.data, type, int(d_in), 0, &beta,
+                                           y.data, type, int(d_out), cap * d_out, int(batch), compute,
+                                           CUBLAS_GEMM_DEFAULT));
+    kernels::add_bias_stacked(y.data, bias.data, y.dtype, batch, n, d_out, cap, stream_);
+}
+
 void CudaBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
     expect_float(x, "layer_norm", "input");
     expect(y, x.dtype, "layer_norm", "output");
@@ -352,11 +374,6 @@ void CudaBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gam
     ENSURE(y.rows() == n && y.cols() == d && gamma.numel() == d && beta.numel() == d, "layer_norm: y[", y.rows(),
            ",", y.cols(), "] x[", n, ",", d, "] gamma[", gamma.numel(), "] beta[", beta.numel(), "]");
     kernels::layer_norm(y.data, x.data, gamma.data, beta.data, x.dtype, gamma.dtype, n, d, eps, stream_);
-}
-
-void CudaBackend::relu(const Tensor& x) {
-    expect_float(x, "relu", "input");
-    kernels::relu(x.data, x.dtype, x.numel(), stream_);
 }
 
 void CudaBackend::add(const Tensor& y, const Tensor& x) {
@@ -371,6 +388,22 @@ void CudaBackend::add_bias(const Tensor& y, const Tensor& bias) {
     expect(bias, y.dtype, "add_bias", "bias");
     ENSURE(bias.numel() == y.cols(), "add_bias: bias of ", bias.numel(), " for rows of ", y.cols());
     kernels::add_bias(y.data, bias.data, y.dtype, y.rows(), y.cols(), false, stream_);
+}
+
+void CudaBackend::add_bias_relu(const Tensor& y, const Tensor& bias) {
+    expect_float(y, "add_bias_relu", "y");
+    expect(bias, y.dtype, "add_bias_relu", "bias");
+    ENSURE(bias.numel() == y.cols(), "add_bias_relu: bias of ", bias.numel(), " for rows of ", y.cols());
+    kernels::add_bias(y.data, bias.data, y.dtype, y.rows(), y.cols(), true, stream_);
+}
+
+void CudaBackend::add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) {
+    expect_float(h, "add_residual", "h");
+    expect(y, h.dtype, "add_residual", "y");
+    expect(bias, h.dtype, "add_residual", "bias");
+    ENSURE(y.rows() == h.rows() && y.cols() == h.cols() && bias.numel() == h.cols(), "add_residual: h[", h.rows(),
+           ",", h.cols(), "] y[", y.rows(), ",", y.cols(), "] bias[", bias.numel(), "]");
+    kernels::add_residual(h.data, y.data, bias.data, h.dtype, h.rows(), h.cols(), stream_);
 }
 
 void CudaBackend::embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) {

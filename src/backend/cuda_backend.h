@@ -39,10 +39,12 @@ public:
     std::unique_ptr<Stopwatch> make_stopwatch() override;  // two events on the stream; not during capture
 
     void linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) override;
+    void linear_stacked(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias) override;
     void layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override;
-    void relu(const Tensor& x) override;
     void add(const Tensor& y, const Tensor& x) override;
     void add_bias(const Tensor& y, const Tensor& bias) override;
+    void add_bias_relu(const Tensor& y, const Tensor& bias) override;
+    void add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) override;
     void embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) override;
     void gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) override;
     void argmax_rows(const Tensor& idx, const Tensor& val, const Tensor& x, int64_t n_cols) override;

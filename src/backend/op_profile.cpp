@@ -87,6 +87,12 @@ void ProfilingBackend::copy_from_host(const Tensor& dst, const void* src) {
 void ProfilingBackend::copy_to_host(void* dst, const Tensor& src) {
     timed(OpKind::Copy, [&] { inner_->copy_to_host(dst, src); });
 }
+void ProfilingBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias) {
+    const auto named = weight_kinds_.find(w.data);
+    timed(named == weight_kinds_.end() ? OpKind::Linear : named->second,
+          [&] { inner_->linear_stacked(y, x, w, bias); });
+}
+
 void ProfilingBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
     const auto named = weight_kinds_.find(w.data);
     timed(named == weight_kinds_.end() ? OpKind::Linear : named->second, [&] { inner_->linear(y, x, w, bias); });
@@ -95,14 +101,19 @@ void ProfilingBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor
                                   float eps) {
     timed(OpKind::LayerNorm, [&] { inner_->layer_norm(y, x, gamma, beta, eps); });
 }
-void ProfilingBackend::relu(const Tensor& x) {
-    timed(OpKind::Elementwise, [&] { inner_->relu(x); });
-}
 void ProfilingBackend::add(const Tensor& y, const Tensor& x) {
     timed(OpKind::Elementwise, [&] { inner_->add(y, x); });
 }
 void ProfilingBackend::add_bias(const Tensor& y, const Tensor& bias) {
     timed(OpKind::Elementwise, [&] { inner_->add_bias(y, bias); });
+}
+
+void ProfilingBackend::add_bias_relu(const Tensor& y, const Tensor& bias) {
+    timed(OpKind::Elementwise, [&] { inner_->add_bias_relu(y, bias); });
+}
+
+void ProfilingBackend::add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) {
+    timed(OpKind::Elementwise, [&] { inner_->add_residual(h, y, bias); });
 }
 void ProfilingBackend::embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) {
     timed(OpKind::Embedding, [&] { inner_->embedding(y, ids, table, row_begin); });

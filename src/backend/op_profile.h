@@ -29,7 +29,7 @@ enum class OpKind : int {
     WriteKv,      // this step's K/V into their slots
     LayerNorm,
     Embedding,    // token lookup (vocab-parallel) and positions
-    Elementwise,  // relu, add, add_bias, convert, gather_rows
+    Elementwise,  // add, add_bias (+ relu), add_residual, convert, gather_rows
     Copy,         // host ↔ device: the step's inputs up, the logits (or greedy token ids) down
     Sample,       // greedy sampling on the device (argmax_rows)
     kCount
@@ -76,10 +76,12 @@ public:
     void synchronize() override;
 
     void linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) override;
+    void linear_stacked(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias) override;
     void layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override;
-    void relu(const Tensor& x) override;
     void add(const Tensor& y, const Tensor& x) override;
     void add_bias(const Tensor& y, const Tensor& bias) override;
+    void add_bias_relu(const Tensor& y, const Tensor& bias) override;
+    void add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) override;
     void embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) override;
     void gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) override;
     void argmax_rows(const Tensor& idx, const Tensor& val, const Tensor& x, int64_t n_cols) override;

@@ -84,8 +84,8 @@ void count_weights(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
 void count_activations(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& p) {
     const int64_t n = p.max_num_batched_tokens;
     const int64_t d_local = int64_t(c.n_heads / tp) * c.d_head(), d_ff_local = c.d_ff / tp;
-    // OptModel's workspace: hidden, normed, proj [n, d]; q, k, v, attn [n, d_local]; ffn [n, d_ff_local];
-    // embed [n, d_embed].
+    // OptModel's workspace: hidden, normed, proj [n, d]; qkv [3, n, d_local]; attn [n, d_local];
+    // ffn [n, d_ff_local]; embed [n, d_embed].
     p.workspace_bytes = n * (3 * int64_t(c.d_model) + 4 * d_local + d_ff_local + c.d_embed) * esize;
 
     const std::vector<int> lens = profile_seq_lens(int(p.max_model_len), int(p.max_num_batched_tokens),

@@ -45,9 +45,12 @@ OptModel::OptModel(const ModelConfig& cfg, Backend& be, Communicator& tp, const 
         };
         OptDecoderLayer L;
         L.self_attn_layer_norm = load_layer_norm(ld, w, p + "self_attn_layer_norm", d);
-        L.q_proj = col("self_attn.q_proj", d, d);
-        L.k_proj = col("self_attn.k_proj", d, d);
-        L.v_proj = col("self_attn.v_proj", d, d);
+        std::vector<const TensorInfo*> qkv_w, qkv_b;
+        for (const char* n : {"q_proj", "k_proj", "v_proj"}) {
+            qkv_w.push_back(&w.get(p + "self_attn." + n + ".weight", {d, d}));
+            qkv_b.push_back(&w.get(p + "self_attn." + n + ".bias", {d}));
+        }
+        L.qkv_proj = load_qkv_parallel(ld, qkv_w, qkv_b, tp_rank, tp_size);
         L.out_proj = row("self_attn.out_proj", d, d);
         L.final_layer_norm = load_layer_norm(ld, w, p + "final_layer_norm", d);
         L.fc1 = col("fc1", d_ff, d);
@@ -63,9 +66,7 @@ OptModel::OptModel(const ModelConfig& cfg, Backend& be, Communicator& tp, const 
     ws_.hidden = be.alloc(f, {n, d});
     ws_.normed = be.alloc(f, {n, d});
     ws_.proj = be.alloc(f, {n, d});
-    ws_.q = be.alloc(f, {n, d_local()});
-    ws_.k = be.alloc(f, {n, d_local()});
-    ws_.v = be.alloc(f, {n, d_local()});
+    ws_.qkv = be.alloc(f, {3, n, d_local()});
     ws_.attn = be.alloc(f, {n, d_local()});
     ws_.ffn = be.alloc(f, {n, d_ff / tp_size});
     ws_.embed = be.alloc(f, {n, d_emb});
@@ -73,8 +74,7 @@ OptModel::OptModel(const ModelConfig& cfg, Backend& be, Communicator& tp, const 
 
 int64_t OptModel::activation_bytes() const {
     int64_t b = 0;
-    for (const Buffer* x : {&ws_.hidden, &ws_.normed, &ws_.proj, &ws_.q, &ws_.k, &ws_.v, &ws_.attn, &ws_.ffn,
-                            &ws_.embed})
+    for (const Buffer* x : {&ws_.hidden, &ws_.normed, &ws_.proj, &ws_.qkv, &ws_.attn, &ws_.ffn, &ws_.embed})
         b += int64_t(x->nbytes());
     return b;
 }
@@ -145,30 +145,28 @@ void OptModel::layer_forward(const OptDecoderLayer& L, int layer, const StepInpu
     const int64_t n = h.rows();
     const Tensor x = ws_.normed.tensor().slice_rows(0, n);   // [n, d_model]
     const Tensor o = ws_.proj.tensor().slice_rows(0, n);     // [n, d_model]
-    const Tensor q = ws_.q.tensor().slice_rows(0, n);        // [n, d_local]
-    const Tensor k = ws_.k.tensor().slice_rows(0, n);
-    const Tensor v = ws_.v.tensor().slice_rows(0, n);
+    const Tensor qkv = ws_.qkv.tensor();                      // [3, max_tokens, d_local]
+    auto part = [&](int i) {                                  // [n, d_local]: rows [0, n) of q, k or v
+        const size_t offset = size_t(i * qkv.shape[1] * qkv.shape[2]) * dtype_size(qkv.dtype);
+        return make_tensor(static_cast<char*>(qkv.data) + offset, qkv.dtype, {n, qkv.shape[2]});
+    };
+    const Tensor q = part(0), k = part(1), v = part(2);
     const Tensor a = ws_.attn.tensor().slice_rows(0, n);     // [n, d_local]
     const Tensor f = ws_.ffn.tensor().slice_rows(0, n);      // [n, d_ff_local]
     const float scale = 1.0f / std::sqrt(float(cfg_.d_head()));
 
     const Tensor& attn_in = cfg_.pre_ln ? x : h;
     if (cfg_.pre_ln) layer_norm(x, h, L.self_attn_layer_norm);
-    L.q_proj.forward(be_, q, attn_in);
-    L.k_proj.forward(be_, k, attn_in);
-    L.v_proj.forward(be_, v, attn_in);
+    L.qkv_proj.forward(be_, qkv, attn_in);
     be_.write_kv(kv.k[size_t(layer)], kv.v[size_t(layer)], k, v, in.slot_mapping);  // layer: index in this stage
     be_.attention(a, q, kv.k[size_t(layer)], kv.v[size_t(layer)], in.attn, n_heads_local_, scale);
-    L.out_proj.forward(be_, tp_, o, a);
-    be_.add(h, o);
+    L.out_proj.forward(be_, tp_, h, o, a);  // h += attention output
     if (!cfg_.pre_ln) layer_norm(h, h, L.self_attn_layer_norm);
 
     const Tensor& ffn_in = cfg_.pre_ln ? x : h;
     if (cfg_.pre_ln) layer_norm(x, h, L.final_layer_norm);
-    L.fc1.forward(be_, f, ffn_in);
-    be_.relu(f);
-    L.fc2.forward(be_, tp_, o, f);
-    be_.add(h, o);
+    L.fc1.forward(be_, f, ffn_in, /*relu=*/true);
+    L.fc2.forward(be_, tp_, h, o, f);  // h += FFN output
     if (!cfg_.pre_ln) layer_norm(h, h, L.final_layer_norm);
 }
 
@@ -182,8 +180,7 @@ int64_t OptModel::decode_read_bytes() const {
 std::vector<std::pair<const void*, std::string>> OptModel::linear_weights() const {
     std::vector<std::pair<const void*, std::string>> w;
     for (const OptDecoderLayer& L : layers_) {
-        for (const ColumnParallelLinear* q : {&L.q_proj, &L.k_proj, &L.v_proj})
-            w.push_back({q->weight.tensor().data, "qkv_proj"});
+        w.push_back({L.qkv_proj.weight.tensor().data, "qkv_proj"});
         w.push_back({L.out_proj.weight.tensor().data, "out_proj"});
         w.push_back({L.fc1.weight.tensor().data, "fc1"});
         w.push_back({L.fc2.weight.tensor().data, "fc2"});

@@ -23,7 +23,7 @@ struct LayerNorm {
 
 struct OptDecoderLayer {
     LayerNorm self_attn_layer_norm;
-    ColumnParallelLinear q_proj, k_proj, v_proj;  // heads [h_local · d_head] of tp_rank
+    QkvParallelLinear qkv_proj;  // q, k, v: heads [h_local · d_head] of tp_rank, stacked
     RowParallelLinear out_proj;
     LayerNorm final_layer_norm;
     ColumnParallelLinear fc1;  // [d_ff_local, d_model]
@@ -99,7 +99,7 @@ private:
 
     // Activations for up to max_tokens rows; each step uses the first n_tokens rows.
     struct Workspace {
-        Buffer hidden, normed, proj, q, k, v, attn, ffn, embed;
+        Buffer hidden, normed, proj, qkv, attn, ffn, embed;  // qkv: [3, n, d_local]
     } ws_;
 };
 

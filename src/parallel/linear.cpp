@@ -2,22 +2,35 @@
 
 namespace ls {
 
-void ColumnParallelLinear::forward(Backend& be, const Tensor& y, const Tensor& x) const {
+void ColumnParallelLinear::forward(Backend& be, const Tensor& y, const Tensor& x, bool relu) const {
     const Tensor& b = bias;
-    be.linear(y, x, weight, &b);
+    if (!relu) return be.linear(y, x, weight, &b);
+    be.linear(y, x, weight, nullptr);
+    be.add_bias_relu(y, b);
 }
 
-void RowParallelLinear::forward(Backend& be, Communicator& tp, const Tensor& y, const Tensor& x) const {
+void QkvParallelLinear::forward(Backend& be, const Tensor& qkv, const Tensor& x) const {
+    be.linear_stacked(qkv, x, weight, bias);
+}
+
+void RowParallelLinear::forward(Backend& be, Communicator& tp, const Tensor& h, const Tensor& y,
+                                const Tensor& x) const {
     be.linear(y, x, weight, nullptr);
     tp.all_reduce_sum(y);
     // After the reduction, so that the bias is counted once and not tp times.
-    be.add_bias(y, bias);
+    be.add_residual(h, y, bias);
 }
 
 ColumnParallelLinear load_column_parallel(ShardLoader& ld, const TensorInfo& w, const TensorInfo& b, int tp_rank,
                                           int tp_size) {
     const int64_t d_out_local = w.shape[0] / tp_size, r0 = tp_rank * d_out_local;
     return {ld.rows(w, r0, r0 + d_out_local, d_out_local, false), ld.range(b, r0, r0 + d_out_local, false)};
+}
+
+QkvParallelLinear load_qkv_parallel(ShardLoader& ld, const std::vector<const TensorInfo*>& w,
+                                    const std::vector<const TensorInfo*>& b, int tp_rank, int tp_size) {
+    const int64_t d_out_local = w.front()->shape[0] / tp_size, r0 = tp_rank * d_out_local;
+    return {ld.rows_stacked(w, r0, r0 + d_out_local), ld.range_stacked(b, r0, r0 + d_out_local)};
 }
 
 RowParallelLinear load_row_parallel(ShardLoader& ld, const TensorInfo& w, const TensorInfo& b, int tp_rank,

@@ -16,17 +16,31 @@ namespace ls {
 struct ColumnParallelLinear {
     Buffer weight;  // [d_out_local, d_in], row block tp_rank
     Buffer bias;    // [d_out_local]
-    void forward(Backend& be, const Tensor& y, const Tensor& x) const;  // y: [n, d_out_local]
+    // y: [n, d_out_local]; with relu, max(·, 0) in the bias's pass (fc1).
+    void forward(Backend& be, const Tensor& y, const Tensor& x, bool relu = false) const;
+};
+
+// q, k and v: three column-parallel layers of one input, their row blocks stacked [q_i; k_i; v_i] so that one
+// batched GEMM computes all three (vLLM's QKVParallelLinear).
+struct QkvParallelLinear {
+    Buffer weight;  // [3 · d_out_local, d_in]
+    Buffer bias;    // [3 · d_out_local]
+    void forward(Backend& be, const Tensor& qkv, const Tensor& x) const;  // qkv: [3, >= n, d_out_local]
 };
 
 struct RowParallelLinear {
     Buffer weight;  // [d_out, d_in_local], column block tp_rank
     Buffer bias;    // [d_out], replicated
-    void forward(Backend& be, Communicator& tp, const Tensor& y, const Tensor& x) const;  // x: [n, d_in_local]
+    // h[n, d_out] += X·Aᵀ + b, the layer's output added into the residual stream h; x: [n, d_in_local],
+    // y: [n, d_out] scratch for the partial sums and their all-reduce.
+    void forward(Backend& be, Communicator& tp, const Tensor& h, const Tensor& y, const Tensor& x) const;
 };
 
 ColumnParallelLinear load_column_parallel(ShardLoader& ld, const TensorInfo& w, const TensorInfo& b, int tp_rank,
                                           int tp_size);
+// w, b: the q, k and v weights [d_out, d_in] and biases [d_out].
+QkvParallelLinear load_qkv_parallel(ShardLoader& ld, const std::vector<const TensorInfo*>& w,
+                                    const std::vector<const TensorInfo*>& b, int tp_rank, int tp_size);
 RowParallelLinear load_row_parallel(ShardLoader& ld, const TensorInfo& w, const TensorInfo& b, int tp_rank,
                                     int tp_size);
 

@@ -46,6 +46,29 @@ Buffer ShardLoader::range(const TensorInfo& t, int64_t e0, int64_t e1, bool repl
     return b;
 }
 
+Buffer ShardLoader::rows_stacked(const std::vector<const TensorInfo*>& ts, int64_t r0, int64_t r1) {
+    const int64_t c = ts.front()->shape.back(), n = r1 - r0;
+    std::vector<float> host(size_t(int64_t(ts.size()) * n * c));
+    for (size_t i = 0; i < ts.size(); i++) {
+        const TensorInfo& t = *ts[i];
+        ENSURE(t.shape.size() == 2 && t.shape[1] == c, t.file, ": tensor '", t.name, "' should be 2-D with ", c,
+               " columns");
+        ckpt_.read_f32(t, r0, r1, 0, c, host.data() + i * size_t(n * c));
+    }
+    return upload(host, int64_t(ts.size()) * n, c, false);
+}
+
+Buffer ShardLoader::range_stacked(const std::vector<const TensorInfo*>& ts, int64_t e0, int64_t e1) {
+    const int64_t n = e1 - e0;
+    std::vector<float> host(size_t(int64_t(ts.size()) * n));
+    for (size_t i = 0; i < ts.size(); i++) {
+        const TensorInfo& t = *ts[i];
+        ENSURE(t.shape.size() == 1, t.file, ": tensor '", t.name, "' should be 1-D");
+        ckpt_.read_f32(t, 0, 1, e0, e1, host.data() + i * size_t(n));
+    }
+    return upload(host, int64_t(ts.size()) * n, 1, false);
+}
+
 Buffer ShardLoader::whole(const TensorInfo& t) {
     if (t.shape.size() == 1) return range(t, 0, t.shape[0], true);
     return rows(t, 0, t.shape[0], t.shape[0], true);

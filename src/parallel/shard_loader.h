@@ -2,6 +2,7 @@
 // (split across the TP group) or replicated (the same on every rank): the figures of the start-up log.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "backend/backend.h"
 #include "checkpoint/checkpoint.h"
@@ -25,6 +26,10 @@ public:
     // Elements [e0, e1) of a 1-D tensor.
     Buffer range(const TensorInfo& t, int64_t e0, int64_t e1, bool replicated);
     Buffer whole(const TensorInfo& t);  // replicated
+    // Rows [r0, r1) of each 2-D tensor, one block after another → [ts.size() · (r1 - r0), cols] (sharded).
+    Buffer rows_stacked(const std::vector<const TensorInfo*>& ts, int64_t r0, int64_t r1);
+    // Elements [e0, e1) of each 1-D tensor, one block after another (sharded).
+    Buffer range_stacked(const std::vector<const TensorInfo*>& ts, int64_t e0, int64_t e1);
 
     const WeightBytes& bytes() const { return bytes_; }
 

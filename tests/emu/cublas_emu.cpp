@@ -165,3 +165,27 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
     });
     return CUBLAS_STATUS_SUCCESS;
 }
+
+// batch_count GEMMs as cublasGemmEx, matrix i at A + i·strideA, B + i·strideB, C + i·strideC elements: a
+// stride of 0 reuses one matrix (src/ passes the same input to the stacked q, k, v weights).
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
+                                          int m, int n, int k, const void* alpha, const void* A, cudaDataType Atype,
+                                          int lda, long long strideA, const void* B, cudaDataType Btype, int ldb,
+                                          long long strideB, const void* beta, void* C, cudaDataType Ctype, int ldc,
+                                          long long strideC, int batch_count, cublasComputeType_t compute,
+                                          cublasGemmAlgo_t algo) {
+    if (batch_count < 0 || strideA < 0 || strideB < 0 || strideC < 0) return CUBLAS_STATUS_INVALID_VALUE;
+    ls::DType da, db, dc;
+    if (!element_type(Atype, &da) || !element_type(Btype, &db) || !element_type(Ctype, &dc))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    // Output matrices that overlap would race on a GPU.
+    if (batch_count > 1 && m > 0 && n > 0 && strideC < (long long)(ldc) * n) return CUBLAS_STATUS_INVALID_VALUE;
+    for (int i = 0; i < batch_count; i++) {
+        const cublasStatus_t s = cublasGemmEx(
+            handle, transa, transb, m, n, k, alpha, static_cast<const char*>(A) + i * strideA * ls::dtype_size(da),
+            Atype, lda, static_cast<const char*>(B) + i * strideB * ls::dtype_size(db), Btype, ldb, beta,
+            static_cast<char*>(C) + i * strideC * ls::dtype_size(dc), Ctype, ldc, compute, algo);
+        if (s != CUBLAS_STATUS_SUCCESS) return s;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}

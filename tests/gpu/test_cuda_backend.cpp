@@ -79,6 +79,26 @@ TEST_CASE("linear") {
     }
 }
 
+TEST_CASE("linear_stacked: q, k and v in one batched GEMM") {
+    // opt-1.3b's q/k/v at TP=2 (1024 of 2048 per rank), 1 and 33 tokens in blocks with room for 40.
+    const int64_t d_in = 2048, d_out = 1024, cap = 40;
+    for (DType dt : kDtypes) {
+        CAPTURE(dtype_name(dt));
+        for (int64_t n : {int64_t(1), int64_t(33)}) {
+            CAPTURE(n);
+            const auto x = rounded(dt, randn(size_t(n * d_in))), w = rounded(dt, randn(size_t(3 * d_out * d_in), 0.1f));
+            const auto b = rounded(dt, randn(size_t(3 * d_out)));
+            Buffer gx = put(gpu(dt), dt, x, {n, d_in}), gw = put(gpu(dt), dt, w, {3 * d_out, d_in});
+            Buffer gb = put(gpu(dt), dt, b, {3 * d_out}), gy = gpu(dt).alloc(dt, {3, cap, d_out});
+            Buffer cx = put(cpu(), DType::F32, x, {n, d_in}), cw = put(cpu(), DType::F32, w, {3 * d_out, d_in});
+            Buffer cb = put(cpu(), DType::F32, b, {3 * d_out}), cy = cpu().alloc(DType::F32, {3, cap, d_out});
+            gpu(dt).linear_stacked(gy, gx, gw, gb);
+            cpu().linear_stacked(cy, cx, cw, cb);
+            EXPECT_CLOSE(get(gpu(dt), gy), get(cpu(), cy), dt);  // rows past n: zero in both
+        }
+    }
+}
+
 TEST_CASE("layer_norm") {
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
@@ -101,7 +121,7 @@ TEST_CASE("layer_norm") {
     }
 }
 
-TEST_CASE("relu, add, add_bias") {
+TEST_CASE("add, add_bias, add_bias_relu, add_residual") {
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
         const int64_t n = 6, d = 130;
@@ -116,13 +136,12 @@ TEST_CASE("relu, add, add_bias") {
         gpu(dt).add_bias(gy, gb);
         cpu().add_bias(cy, cb);
         EXPECT_CLOSE(get(gpu(dt), gy), get(cpu(), cy), dt);
-        gpu(dt).relu(gy);
-        cpu().relu(cy);
-        EXPECT_CLOSE(get(gpu(dt), gy), get(cpu(), cy), dt);
-        kernels::add_bias(gx.tensor().data, gb.tensor().data, dt, n, d, true, gpu(dt).stream());  // fused
-        cpu().add_bias(cx, cb);
-        cpu().relu(cx);
+        gpu(dt).add_residual(gx, gy, gb);
+        cpu().add_residual(cx, cy, cb);
         EXPECT_CLOSE(get(gpu(dt), gx), get(cpu(), cx), dt);
+        gpu(dt).add_bias_relu(gy, gb);
+        cpu().add_bias_relu(cy, cb);
+        EXPECT_CLOSE(get(gpu(dt), gy), get(cpu(), cy), dt);
     }
 }
 
@@ -294,11 +313,12 @@ TEST_CASE("graph capture + replay equals eager") {
         const int64_t n = 4, d_in = 64, d = 32;
         const auto x1 = randn(size_t(n * d_in)), x2 = randn(size_t(n * d_in)), w = randn(size_t(d * d_in), 0.1f);
         Buffer x = put(g, dt, x1, {n, d_in}), wt = put(g, dt, w, {d, d_in}), y = g.alloc(dt, {n, d});
+        Buffer zero = g.alloc(dt, {d});
         auto step = [&] {  // y = x·wᵀ + relu(x·wᵀ), with a temporary allocated inside the step
             g.linear(y, x, wt, nullptr);
             Buffer tmp = g.alloc(dt, {n, d});
             g.add(tmp, y);
-            g.relu(tmp);
+            g.add_bias_relu(tmp, zero);
             g.add(y, tmp);
         };
         step();  // eager; also the warm-up that leaves tmp's block cached for the capture
@@ -331,15 +351,15 @@ TEST_CASE("alloc during capture needs a cached block; the stream stays usable af
 TEST_CASE("a step that throws during capture: release_graphs abandons the capture, graphs capture again after") {
     CudaBackend& g = gpu(DType::F32);
     const auto v = randn(64);
-    Buffer b = put(g, DType::F32, v, {64});
+    Buffer b = put(g, DType::F32, v, {64}), zero = g.alloc(DType::F32, {1});
     g.begin_capture();
-    g.relu(b);
+    g.add_bias_relu(b, zero);
     // What a failing step does mid-capture: a call that capture forbids throws, and the capture stays open.
     CHECK_THROWS_WITH_AS(g.synchronize(), doctest::Contains("capture"), Error);
     g.release_graphs();  // must not refuse: an open capture's graph holds NCCL's references too
     CHECK(get(g, b) == v);  // the relu was recorded, never run, and the stream works
     g.begin_capture();
-    g.relu(b);
+    g.add_bias_relu(b, zero);
     g.replay(g.end_capture());
     auto want = v;
     for (float& x : want) x = std::max(x, 0.0f);

@@ -58,7 +58,7 @@ for name in runs:
     for i in range(len(r["world_rank"])):
         steps, layers = r["steps"][i], r["layer_end"][i] - r["layer_begin"][i]
         first, last = r["layer_begin"][i] == 0, r["layer_end"][i] == L
-        want = {"qkv_proj": 3 * layers, "out_proj": layers, "fc1": layers, "fc2": layers, "lm_head": last,
+        want = {"qkv_proj": layers, "out_proj": layers, "fc1": layers, "fc2": layers, "lm_head": last,
                 "linear": 0, "attention": layers, "write_kv": layers, "layer_norm": 2 * layers + last,
                 "embedding": 2 * first}
         for op, per_step in want.items():

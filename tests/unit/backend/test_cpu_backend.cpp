@@ -45,7 +45,31 @@ TEST_CASE("cpu backend: linear is x·wᵀ + b") {
         }
 }
 
-TEST_CASE("cpu backend: layer norm, relu, masked embedding") {
+TEST_CASE("cpu backend: linear_stacked is one linear per weight block, into rows [0, n) of each output block") {
+    CpuBackend be(1, 1e9);
+    const int n = 3, cap = 5, d_in = 6, d_out = 4, batch = 3;  // q, k, v with room for 5 tokens, 3 used
+    auto x = randn(n * d_in, 7), w = randn(batch * d_out * d_in, 8), b = randn(batch * d_out, 9);
+    Buffer X = from(be, x, {n, d_in}), W = from(be, w, {batch * d_out, d_in}), B = from(be, b, {batch * d_out});
+    Buffer Y = be.alloc(DType::F32, {batch, cap, d_out});
+    be.linear_stacked(Y, X, W, B);
+    for (int k = 0; k < batch; k++)
+        for (int i = 0; i < cap; i++)
+            for (int o = 0; o < d_out; o++) {
+                const float got = Y.tensor().f32()[(k * cap + i) * d_out + o];
+                if (i >= n) {  // rows past n are not written
+                    CHECK(got == 0.0f);
+                    continue;
+                }
+                double ref = b[size_t(k * d_out + o)];
+                for (int j = 0; j < d_in; j++)
+                    ref += double(x[size_t(i * d_in + j)]) * w[size_t((k * d_out + o) * d_in + j)];
+                CHECK(got == doctest::Approx(ref).epsilon(1e-5));
+            }
+    Buffer Bad = be.alloc(DType::F32, {batch, n - 1, d_out});  // fewer rows than x
+    CHECK_THROWS_WITH(be.linear_stacked(Bad, X, W, B), doctest::Contains("linear_stacked"));
+}
+
+TEST_CASE("cpu backend: layer norm, the GEMM epilogues, masked embedding") {
     CpuBackend be(1, 1e9);
     auto x = randn(2 * 8, 4), g = randn(8, 5), bb = randn(8, 6);
     Buffer X = from(be, x, {2, 8}), G = from(be, g, {8}), Bb = from(be, bb, {8}), Y = be.alloc(DType::F32, {2, 8});
@@ -61,8 +85,12 @@ TEST_CASE("cpu backend: layer norm, relu, masked embedding") {
                   doctest::Approx((x[size_t(i * 8 + j)] - m) / std::sqrt(v + 1e-5) * g[size_t(j)] + bb[size_t(j)])
                       .epsilon(1e-5));
     }
-    be.relu(X);
-    for (int i = 0; i < 16; i++) CHECK(X.tensor().f32()[i] == std::max(0.0f, x[size_t(i)]));
+    // fc1's bias + relu, and a row-parallel output with its bias into the residual stream.
+    Buffer H = from(be, g, {1, 8}), Yr = from(be, bb, {1, 8});
+    be.add_residual(H, Yr, Bb);
+    for (int j = 0; j < 8; j++) CHECK(H.tensor().f32()[j] == g[size_t(j)] + (bb[size_t(j)] + bb[size_t(j)]));
+    be.add_bias_relu(X, G);
+    for (int i = 0; i < 16; i++) CHECK(X.tensor().f32()[i] == std::max(0.0f, x[size_t(i)] + g[size_t(i % 8)]));
 
     // A table holding vocab rows [10, 13): ids outside give zero rows.
     auto table = randn(3 * 4, 7);

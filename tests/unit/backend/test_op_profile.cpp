@@ -42,10 +42,12 @@ struct SlowDevice final : Backend {
     }
     std::unique_ptr<Stopwatch> make_stopwatch() override { return std::make_unique<Watch>(this); }
     void linear(const Tensor&, const Tensor&, const Tensor&, const Tensor*) override {}
+    void linear_stacked(const Tensor&, const Tensor&, const Tensor&, const Tensor&) override {}
     void layer_norm(const Tensor&, const Tensor&, const Tensor&, const Tensor&, float) override {}
-    void relu(const Tensor&) override {}
     void add(const Tensor&, const Tensor&) override {}
     void add_bias(const Tensor&, const Tensor&) override {}
+    void add_bias_relu(const Tensor&, const Tensor&) override {}
+    void add_residual(const Tensor&, const Tensor&, const Tensor&) override {}
     void embedding(const Tensor&, const Tensor&, const Tensor&, int64_t) override {}
     void gather_rows(const Tensor&, const Tensor&, const Tensor&) override {}
     void write_kv(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) override {}
@@ -67,7 +69,8 @@ TEST_CASE("profiling backend: each op counted to its kind, timed by the device's
     be.linear(t, t, t, nullptr);
     be.linear(t, t, t, nullptr);
     be.attention(t, t, t, t, AttentionInputs{}, 1, 1.0f);
-    be.relu(t);
+    be.add_bias_relu(t, t);
+    be.add_residual(t, t, t);
     be.add(t, t);
     be.convert(t, t);
     be.copy_to_host(nullptr, t);
@@ -84,8 +87,8 @@ TEST_CASE("profiling backend: each op counted to its kind, timed by the device's
     CHECK(of(p, OpKind::Linear).calls == 2);
     CHECK(of(p, OpKind::Linear).seconds == 0.5);
     CHECK(of(p, OpKind::Attention).calls == 1);
-    CHECK(of(p, OpKind::Elementwise).calls == 3);
-    CHECK(of(p, OpKind::Elementwise).seconds == 0.75);
+    CHECK(of(p, OpKind::Elementwise).calls == 4);
+    CHECK(of(p, OpKind::Elementwise).seconds == 1.0);
     CHECK(of(p, OpKind::Copy).calls == 1);
     CHECK(of(p, OpKind::Sample).calls == 1);
     CHECK(of(p, OpKind::LayerNorm).calls == 0);
@@ -118,9 +121,9 @@ TEST_CASE("profiling backend: a device far behind is waited for now and then, no
     SlowDevice* d = dev.get();
     ProfilingBackend be(std::move(dev));
     Tensor t = make_tensor(nullptr, DType::F32, {1, 1});
-    for (int i = 0; i < 4096; i++) be.relu(t);
+    for (int i = 0; i < 4096; i++) be.add(t, t);
     CHECK(d->syncs == 0);
-    be.relu(t);  // the 4097th pending stopwatch
+    be.add(t, t);  // the 4097th pending stopwatch
     CHECK(d->syncs == 1);
     CHECK(of(be.profile(false), OpKind::Elementwise).seconds == 4097 * 0.25);
     CHECK(of(be.profile(false), OpKind::Elementwise).host_seconds > 0);
@@ -143,9 +146,9 @@ TEST_CASE("profiling backend: the CPU backend's results pass through unchanged")
         be.copy_from_host(B, b.data());
         const Tensor& bias = B;
         be.linear(Y, X, W, &bias);
-        be.relu(Y);
+        be.add_bias_relu(Y, B);
         be.layer_norm(Z, Y, G, B, 1e-5f);
-        be.add(Z, X);
+        be.add_residual(Z, X, B);
         std::vector<float> out(n * d);
         be.copy_to_host(out.data(), Z);
         return out;

@@ -87,7 +87,7 @@ TEST_CASE("layer_norm: 256, 512 and 1024 threads a row, gamma/beta in the dtype 
     }
 }
 
-TEST_CASE("relu, add, add_bias and the fused bias + relu") {
+TEST_CASE("add, add_bias (+ relu, stacked) and bias + residual") {
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
         const int64_t n = 6, d = 130;  // 780 elements: 4 blocks of 256, the last one partly idle
@@ -99,19 +99,32 @@ TEST_CASE("relu, add, add_bias and the fused bias + relu") {
         const auto want_add = get(cpu(), cy);
         cpu().add_bias(cy, cb);
         const auto want_bias = get(cpu(), cy);
-        cpu().relu(cy);
-        const auto want_relu = get(cpu(), cy);
+        Buffer cr = put(cpu(), DType::F32, want_add, {n, d});
+        cpu().add_bias_relu(cr, cb);
+        const auto want_relu = get(cpu(), cr);
+        cpu().add_residual(cx, cy, cb);  // x + ((x + y + b) + b)
+        const auto want_residual = get(cpu(), cx);
+        // Stacked q, k, v: blocks of `cap` rows, the first n of each plus its own block of the bias.
+        const int64_t cap = n + 2;
+        const auto ys = rounded(dt, randn(size_t(3 * cap * d))), bs = rounded(dt, randn(size_t(3 * d)));
+        std::vector<float> want_stacked = ys;
+        for (int64_t s = 0; s < 3; s++)
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < d; j++) want_stacked[size_t((s * cap + i) * d + j)] += bs[size_t(s * d + j)];
         each_order([&] {
             DevArray ex = dev(dt, x), ey = dev(dt, y), eb = dev(dt, b);
             kernels::add(ey.p(), ex.p(), dt, n * d, nullptr);
             EXPECT_CLOSE(host(ey), want_add, dt);
-            kernels::add_bias(ey.p(), eb.p(), dt, n, d, false, nullptr);
-            EXPECT_CLOSE(host(ey), want_bias, dt);
-            kernels::relu(ey.p(), dt, n * d, nullptr);
-            EXPECT_CLOSE(host(ey), want_relu, dt);
             DevArray fused = dev(dt, want_add);
             kernels::add_bias(fused.p(), eb.p(), dt, n, d, true, nullptr);
             EXPECT_CLOSE(host(fused), want_relu, dt);
+            kernels::add_bias(ey.p(), eb.p(), dt, n, d, false, nullptr);
+            EXPECT_CLOSE(host(ey), want_bias, dt);
+            kernels::add_residual(ex.p(), ey.p(), eb.p(), dt, n, d, nullptr);
+            EXPECT_CLOSE(host(ex), want_residual, dt);
+            DevArray es = dev(dt, ys), ebs = dev(dt, bs);
+            kernels::add_bias_stacked(es.p(), ebs.p(), dt, 3, n, d, cap, nullptr);
+            EXPECT_CLOSE(host(es), want_stacked, dt);
         });
     }
 }
