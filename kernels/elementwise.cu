@@ -1,4 +1,5 @@
-// Elementwise kernels: add, bias (+ relu), bias + residual and dtype conversion. Memory-bound one-pass loops; fp32 math.
+// Elementwise kernels: add, bias (+ relu; also over stacked q, k, v), bias + residual, dtype conversion.
+// Memory-bound one-pass loops; fp32 math.
 #include "common.cuh"
 #include "kernels.h"
 
