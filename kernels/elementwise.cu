@@ -37,19 +37,6 @@ __global__ void convert_kernel(To* y, const From* x, int64_t n) {  // y, x: [n]
         y[i] = from_f32<To>(to_f32(x[i]));
 }
 
-}  // namespace
-
-void add(void* y, const void* x, DType dtype, int64_t n, cudaStream_t stream) {
-    if (n == 0) return;
-    dispatch_float(dtype, "add", [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        add_kernel<T><<<grid_for(n, kThreads), kThreads, 0, stream>>>(static_cast<T*>(y), static_cast<const T*>(x),
-                                                                      n);
-    });
-    LAUNCH_CHECK();
-}
-
-namespace {
 void launch_add_bias(void* y, const void* bias, DType dtype, int64_t batch, int64_t n_rows, int64_t d,
                      int64_t stride_rows, bool relu, cudaStream_t stream) {
     const int64_t block = n_rows * d, n = batch * block;
@@ -67,7 +54,18 @@ void launch_add_bias(void* y, const void* bias, DType dtype, int64_t batch, int6
     });
     LAUNCH_CHECK();
 }
+
 }  // namespace
+
+void add(void* y, const void* x, DType dtype, int64_t n, cudaStream_t stream) {
+    if (n == 0) return;
+    dispatch_float(dtype, "add", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        add_kernel<T><<<grid_for(n, kThreads), kThreads, 0, stream>>>(static_cast<T*>(y), static_cast<const T*>(x),
+                                                                      n);
+    });
+    LAUNCH_CHECK();
+}
 
 void add_bias(void* y, const void* bias, DType dtype, int64_t n_rows, int64_t d, bool relu, cudaStream_t stream) {
     launch_add_bias(y, bias, dtype, 1, n_rows, d, n_rows, relu, stream);

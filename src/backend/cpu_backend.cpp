@@ -25,7 +25,9 @@ CpuBackend::CpuBackend(int n_threads, double total_memory)
     openblas_set_num_threads(n_threads_);
 }
 
-std::string CpuBackend::name() const { return cat("cpu (OpenBLAS ", openblas_core(), ", ", n_threads_, " thread(s))"); }
+std::string CpuBackend::name() const {
+    return cat("cpu (OpenBLAS ", openblas_core(), ", ", n_threads_, " thread(s))");
+}
 
 Buffer CpuBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
     Tensor t = make_tensor(nullptr, dtype, shape);
@@ -81,9 +83,8 @@ void CpuBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor& 
            "linear_stacked: y[", batch, ",", cap, ",", d_out, "] for x[", x.rows(), ",", x.cols(), "] w[", w.rows(),
            ",", w.cols(), "] bias[", bias.numel(), "]");
     for (int64_t b = 0; b < batch; b++) {
-        const Tensor yb = make_tensor(y.f32() + b * cap * d_out, DType::F32, {x.rows(), d_out});
-        const Tensor bb = make_tensor(bias.f32() + b * d_out, DType::F32, {d_out});
-        linear(yb, x, w.slice_rows(b * d_out, (b + 1) * d_out), &bb);
+        const Tensor bb = bias.view2d(batch, d_out).at(b);
+        linear(y.at(b).slice_rows(0, x.rows()), x, w.slice_rows(b * d_out, (b + 1) * d_out), &bb);
     }
 }
 
@@ -110,23 +111,19 @@ void CpuBackend::add(const Tensor& y, const Tensor& x) {
     for (int64_t i = 0, n = y.numel(); i < n; i++) a[i] += b[i];
 }
 
-void CpuBackend::add_bias(const Tensor& y, const Tensor& bias) {
+namespace {
+void add_bias_rows(const Tensor& y, const Tensor& bias, bool relu, const char* op) {
     const int64_t n = y.rows(), d = y.cols();
-    ENSURE(bias.numel() == d, "add_bias: bias of ", bias.numel(), " for rows of ", d);
+    ENSURE(bias.numel() == d, op, ": bias of ", bias.numel(), " for rows of ", d);
     for (int64_t i = 0; i < n; i++) {
         float* yi = y.f32() + i * d;
-        for (int64_t j = 0; j < d; j++) yi[j] += bias.f32()[j];
+        for (int64_t j = 0; j < d; j++) yi[j] = relu ? std::max(yi[j] + bias.f32()[j], 0.0f) : yi[j] + bias.f32()[j];
     }
 }
+}  // namespace
 
-void CpuBackend::add_bias_relu(const Tensor& y, const Tensor& bias) {
-    const int64_t n = y.rows(), d = y.cols();
-    ENSURE(bias.numel() == d, "add_bias_relu: bias of ", bias.numel(), " for rows of ", d);
-    for (int64_t i = 0; i < n; i++) {
-        float* yi = y.f32() + i * d;
-        for (int64_t j = 0; j < d; j++) yi[j] = std::max(yi[j] + bias.f32()[j], 0.0f);
-    }
-}
+void CpuBackend::add_bias(const Tensor& y, const Tensor& bias) { add_bias_rows(y, bias, false, "add_bias"); }
+void CpuBackend::add_bias_relu(const Tensor& y, const Tensor& bias) { add_bias_rows(y, bias, true, "add_bias_relu"); }
 
 void CpuBackend::add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) {
     const int64_t n = h.rows(), d = h.cols();

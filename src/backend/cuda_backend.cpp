@@ -321,6 +321,13 @@ std::unique_ptr<Stopwatch> CudaBackend::make_stopwatch() {
 
 // --- Ops -----------------------------------------------------------------------------------------------------
 
+namespace {
+// fp32 accumulation; for F32 inputs true fp32 unless TF32 was asked for.
+cublasComputeType_t gemm_compute(DType input, bool allow_tf32) {
+    return input == DType::F32 && allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+}
+}  // namespace
+
 void CudaBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
     expect_float(x, "linear", "input");
     expect(w, x.dtype, "linear", "weight");
@@ -336,11 +343,9 @@ void CudaBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, cons
     // Row-major y = x·wᵀ is column-major yᵀ[d_out, n] = w_cm[d_in, d_out]ᵀ · x_cm[d_in, n]: cuBLAS sees each
     // row-major matrix as its transpose, so no data moves.
     const float alpha = 1.0f, beta = 0.0f;
-    const cublasComputeType_t compute =
-        x.dtype == DType::F32 && allow_tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     CUBLAS_CALL(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(d_out), int(n), int(d_in), &alpha, w.data,
                              cuda_type(w.dtype), int(d_in), x.data, cuda_type(x.dtype), int(d_in), &beta, y.data,
-                             cuda_type(y.dtype), int(d_out), compute, CUBLAS_GEMM_DEFAULT));
+                             cuda_type(y.dtype), int(d_out), gemm_compute(x.dtype, allow_tf32_), CUBLAS_GEMM_DEFAULT));
     if (bias) add_bias(y, *bias);
 }
 
@@ -356,13 +361,11 @@ void CudaBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor&
     // As linear(), batch b being w's b-th row block and y's b-th [cap, d_out] block; every batch reads the same
     // x (stride 0).
     const float alpha = 1.0f, beta = 0.0f;
-    const cublasComputeType_t compute =
-        x.dtype == DType::F32 && allow_tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     const cudaDataType type = cuda_type(x.dtype);
     CUBLAS_CALL(cublasGemmStridedBatchedEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(d_out), int(n), int(d_in), &alpha,
                                            w.data, type, int(d_in), d_out * d_in, x.data, type, int(d_in), 0, &beta,
-                                           y.data, type, int(d_out), cap * d_out, int(batch), compute,
-                                           CUBLAS_GEMM_DEFAULT));
+                                           y.data, type, int(d_out), cap * d_out, int(batch),
+                                           gemm_compute(x.dtype, allow_tf32_), CUBLAS_GEMM_DEFAULT));
     kernels::add_bias_stacked(y.data, bias.data, y.dtype, batch, n, d_out, cap, stream_);
 }
 
@@ -383,19 +386,15 @@ void CudaBackend::add(const Tensor& y, const Tensor& x) {
     kernels::add(y.data, x.data, y.dtype, y.numel(), stream_);
 }
 
-void CudaBackend::add_bias(const Tensor& y, const Tensor& bias) {
-    expect_float(y, "add_bias", "y");
-    expect(bias, y.dtype, "add_bias", "bias");
-    ENSURE(bias.numel() == y.cols(), "add_bias: bias of ", bias.numel(), " for rows of ", y.cols());
-    kernels::add_bias(y.data, bias.data, y.dtype, y.rows(), y.cols(), false, stream_);
+void CudaBackend::add_bias_rows(const Tensor& y, const Tensor& bias, bool relu, const char* op) {
+    expect_float(y, op, "y");
+    expect(bias, y.dtype, op, "bias");
+    ENSURE(bias.numel() == y.cols(), op, ": bias of ", bias.numel(), " for rows of ", y.cols());
+    kernels::add_bias(y.data, bias.data, y.dtype, y.rows(), y.cols(), relu, stream_);
 }
 
-void CudaBackend::add_bias_relu(const Tensor& y, const Tensor& bias) {
-    expect_float(y, "add_bias_relu", "y");
-    expect(bias, y.dtype, "add_bias_relu", "bias");
-    ENSURE(bias.numel() == y.cols(), "add_bias_relu: bias of ", bias.numel(), " for rows of ", y.cols());
-    kernels::add_bias(y.data, bias.data, y.dtype, y.rows(), y.cols(), true, stream_);
-}
+void CudaBackend::add_bias(const Tensor& y, const Tensor& bias) { add_bias_rows(y, bias, false, "add_bias"); }
+void CudaBackend::add_bias_relu(const Tensor& y, const Tensor& bias) { add_bias_rows(y, bias, true, "add_bias_relu"); }
 
 void CudaBackend::add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) {
     expect_float(h, "add_residual", "h");

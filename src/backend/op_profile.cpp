@@ -87,15 +87,15 @@ void ProfilingBackend::copy_from_host(const Tensor& dst, const void* src) {
 void ProfilingBackend::copy_to_host(void* dst, const Tensor& src) {
     timed(OpKind::Copy, [&] { inner_->copy_to_host(dst, src); });
 }
-void ProfilingBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias) {
+OpKind ProfilingBackend::weight_kind(const Tensor& w) const {
     const auto named = weight_kinds_.find(w.data);
-    timed(named == weight_kinds_.end() ? OpKind::Linear : named->second,
-          [&] { inner_->linear_stacked(y, x, w, bias); });
+    return named == weight_kinds_.end() ? OpKind::Linear : named->second;
 }
-
 void ProfilingBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
-    const auto named = weight_kinds_.find(w.data);
-    timed(named == weight_kinds_.end() ? OpKind::Linear : named->second, [&] { inner_->linear(y, x, w, bias); });
+    timed(weight_kind(w), [&] { inner_->linear(y, x, w, bias); });
+}
+void ProfilingBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias) {
+    timed(weight_kind(w), [&] { inner_->linear_stacked(y, x, w, bias); });
 }
 void ProfilingBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                   float eps) {

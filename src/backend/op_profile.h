@@ -93,6 +93,7 @@ public:
     // supports_graphs() stays false: the engine runs every step eagerly.
 
 private:
+    OpKind weight_kind(const Tensor& w) const;  // a GEMM's role by its weight: qkv_proj, ..., or Linear
     struct Pending {
         std::unique_ptr<Stopwatch> watch;
         OpKind kind;

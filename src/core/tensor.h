@@ -41,6 +41,16 @@ struct Tensor {
         t.shape[0] = r1 - r0;
         return t;
     }
+    // Block i along dim 0, a view with one dimension less: [d0, d1, d2] → [d1, d2].
+    Tensor at(int64_t i) const {
+        ENSURE(ndim >= 2 && i >= 0 && i < rows(), "at(", i, ") of a ", ndim, "-D tensor of ", rows(), " blocks");
+        Tensor t = *this;
+        t.data = static_cast<char*>(data) + size_t(i * cols()) * dtype_size(dtype);
+        t.ndim = ndim - 1;
+        for (int d = 0; d < 3; d++) t.shape[size_t(d)] = shape[size_t(d) + 1];
+        t.shape[3] = 0;
+        return t;
+    }
     // The same memory seen as [rows, cols] (cols = rows · cols of the original / rows).
     Tensor view2d(int64_t r, int64_t c) const {
         ENSURE(r * c == numel(), "view2d [", r, ", ", c, "] of ", numel(), " elements");

@@ -146,11 +146,7 @@ void OptModel::layer_forward(const OptDecoderLayer& L, int layer, const StepInpu
     const Tensor x = ws_.normed.tensor().slice_rows(0, n);   // [n, d_model]
     const Tensor o = ws_.proj.tensor().slice_rows(0, n);     // [n, d_model]
     const Tensor qkv = ws_.qkv.tensor();                      // [3, max_tokens, d_local]
-    auto part = [&](int i) {                                  // [n, d_local]: rows [0, n) of q, k or v
-        const size_t offset = size_t(i * qkv.shape[1] * qkv.shape[2]) * dtype_size(qkv.dtype);
-        return make_tensor(static_cast<char*>(qkv.data) + offset, qkv.dtype, {n, qkv.shape[2]});
-    };
-    const Tensor q = part(0), k = part(1), v = part(2);
+    const Tensor q = qkv.at(0).slice_rows(0, n), k = qkv.at(1).slice_rows(0, n), v = qkv.at(2).slice_rows(0, n);
     const Tensor a = ws_.attn.tensor().slice_rows(0, n);     // [n, d_local]
     const Tensor f = ws_.ffn.tensor().slice_rows(0, n);      // [n, d_ff_local]
     const float scale = 1.0f / std::sqrt(float(cfg_.d_head()));
