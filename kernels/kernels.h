@@ -39,6 +39,11 @@ void gather_rows(void* y, const void* x, const int32_t* rows, DType dtype, int64
 // gamma/beta are `w_dtype` (F32 or the same as dtype).
 void layer_norm(void* y, const void* x, const void* gamma, const void* beta, DType dtype, DType w_dtype, int64_t n,
                 int64_t d, float eps, cudaStream_t stream);
+// h: [n, d] += r: [n, d] + bias: [d] (dtype), then y: [n, d] = layer_norm(h) as above, in one kernel: a
+// row-parallel layer's epilogue and the next block's norm. y may be h (post-LN); the result is bitwise that
+// of add_residual then layer_norm.
+void add_residual_layer_norm(void* y, void* h, const void* r, const void* bias, const void* gamma, const void* beta,
+                             DType dtype, DType w_dtype, int64_t n, int64_t d, float eps, cudaStream_t stream);
 
 // --- paged_attention.cu ---
 // k_cache, v_cache: [n_slots, d_row]; k, v: [n_tokens, d_row]; slot_mapping: [n_tokens] int32.

@@ -84,6 +84,10 @@ public:
     virtual void add_bias_relu(const Tensor& y, const Tensor& bias) = 0;  // y[n, d] = max(y + bias[d], 0): fc1
     // h[n, d] += y[n, d] + bias[d]: a row-parallel layer's reduced output into the residual stream
     virtual void add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) = 0;
+    // add_residual, then out[n, d] = layer_norm(h) (out may be h), in one pass: a row-parallel layer's epilogue
+    // and the norm of the block that follows it. Exactly the two ops' result.
+    virtual void add_residual_layer_norm(const Tensor& out, const Tensor& h, const Tensor& y, const Tensor& bias,
+                                         const Tensor& gamma, const Tensor& beta, float eps) = 0;
     // y[n, d] = table[ids[i] - row_begin] when row_begin <= ids[i] < row_begin + table.rows, else 0:
     // the masked lookup of a vocab-parallel embedding (the all-reduce afterwards fills the zeros).
     virtual void embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) = 0;

@@ -88,30 +88,33 @@ void CpuBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor& 
     }
 }
 
-void CpuBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
-    const int64_t n = x.rows(), d = x.cols();
-    const float *g = gamma.f32(), *b = beta.f32();
-    for (int64_t i = 0; i < n; i++) {
-        const float* xi = x.f32() + i * d;
-        float* yi = y.f32() + i * d;
-        double mean = 0, var = 0;
-        for (int64_t j = 0; j < d; j++) mean += xi[j];
-        mean /= double(d);
-        for (int64_t j = 0; j < d; j++) var += (xi[j] - mean) * (xi[j] - mean);
-        var /= double(d);
-        const float inv = float(1.0 / std::sqrt(var + double(eps)));
-        for (int64_t j = 0; j < d; j++) yi[j] = (xi[j] - float(mean)) * inv * g[j] + b[j];
-    }
-}
-
-void CpuBackend::add(const Tensor& y, const Tensor& x) {
-    ENSURE(y.numel() == x.numel(), "add: ", y.numel(), " vs ", x.numel(), " elements");
-    float* a = y.f32();
-    const float* b = x.f32();
-    for (int64_t i = 0, n = y.numel(); i < n; i++) a[i] += b[i];
-}
-
 namespace {
+// Statistics in double; yi may be xi.
+void layer_norm_row(float* yi, const float* xi, const float* g, const float* b, int64_t d, float eps) {
+    double mean = 0, var = 0;
+    for (int64_t j = 0; j < d; j++) mean += xi[j];
+    mean /= double(d);
+    for (int64_t j = 0; j < d; j++) var += (xi[j] - mean) * (xi[j] - mean);
+    var /= double(d);
+    const float inv = float(1.0 / std::sqrt(var + double(eps)));
+    for (int64_t j = 0; j < d; j++) yi[j] = (xi[j] - float(mean)) * inv * g[j] + b[j];
+}
+
+void add_residual_row(float* hi, const float* yi, const float* bias, int64_t d) {
+    for (int64_t j = 0; j < d; j++) hi[j] += yi[j] + bias[j];
+}
+
+void check_residual(const Tensor& h, const Tensor& y, const Tensor& bias, const char* op) {
+    ENSURE(y.rows() == h.rows() && y.cols() == h.cols() && bias.numel() == h.cols(), op, ": h[", h.rows(), ",",
+           h.cols(), "] y[", y.rows(), ",", y.cols(), "] bias[", bias.numel(), "]");
+}
+
+void check_layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, const char* op) {
+    ENSURE(y.rows() == x.rows() && y.cols() == x.cols() && gamma.numel() == x.cols() && beta.numel() == x.cols(), op,
+           ": y[", y.rows(), ",", y.cols(), "] x[", x.rows(), ",", x.cols(), "] gamma[", gamma.numel(), "] beta[",
+           beta.numel(), "]");
+}
+
 void add_bias_rows(const Tensor& y, const Tensor& bias, bool relu, const char* op) {
     const int64_t n = y.rows(), d = y.cols();
     ENSURE(bias.numel() == d, op, ": bias of ", bias.numel(), " for rows of ", d);
@@ -122,17 +125,39 @@ void add_bias_rows(const Tensor& y, const Tensor& bias, bool relu, const char* o
 }
 }  // namespace
 
+void CpuBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+    check_layer_norm(y, x, gamma, beta, "layer_norm");
+    const int64_t d = x.cols();
+    for (int64_t i = 0; i < x.rows(); i++)
+        layer_norm_row(y.f32() + i * d, x.f32() + i * d, gamma.f32(), beta.f32(), d, eps);
+}
+
+void CpuBackend::add(const Tensor& y, const Tensor& x) {
+    ENSURE(y.numel() == x.numel(), "add: ", y.numel(), " vs ", x.numel(), " elements");
+    float* a = y.f32();
+    const float* b = x.f32();
+    for (int64_t i = 0, n = y.numel(); i < n; i++) a[i] += b[i];
+}
+
 void CpuBackend::add_bias(const Tensor& y, const Tensor& bias) { add_bias_rows(y, bias, false, "add_bias"); }
 void CpuBackend::add_bias_relu(const Tensor& y, const Tensor& bias) { add_bias_rows(y, bias, true, "add_bias_relu"); }
 
 void CpuBackend::add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) {
-    const int64_t n = h.rows(), d = h.cols();
-    ENSURE(y.rows() == n && y.cols() == d && bias.numel() == d, "add_residual: h[", n, ",", d, "] y[", y.rows(), ",",
-           y.cols(), "] bias[", bias.numel(), "]");
-    for (int64_t i = 0; i < n; i++) {
+    check_residual(h, y, bias, "add_residual");
+    const int64_t d = h.cols();
+    for (int64_t i = 0; i < h.rows(); i++) add_residual_row(h.f32() + i * d, y.f32() + i * d, bias.f32(), d);
+}
+
+// Row by row, so that the row the norm reads is still in L1 from the add.
+void CpuBackend::add_residual_layer_norm(const Tensor& out, const Tensor& h, const Tensor& y, const Tensor& bias,
+                                         const Tensor& gamma, const Tensor& beta, float eps) {
+    check_residual(h, y, bias, "add_residual_layer_norm");
+    check_layer_norm(out, h, gamma, beta, "add_residual_layer_norm");
+    const int64_t d = h.cols();
+    for (int64_t i = 0; i < h.rows(); i++) {
         float* hi = h.f32() + i * d;
-        const float* yi = y.f32() + i * d;
-        for (int64_t j = 0; j < d; j++) hi[j] += yi[j] + bias.f32()[j];
+        add_residual_row(hi, y.f32() + i * d, bias.f32(), d);
+        layer_norm_row(out.f32() + i * d, hi, gamma.f32(), beta.f32(), d, eps);
     }
 }
 

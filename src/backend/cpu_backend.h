@@ -28,6 +28,8 @@ public:
     void add_bias(const Tensor& y, const Tensor& bias) override;
     void add_bias_relu(const Tensor& y, const Tensor& bias) override;
     void add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) override;
+    void add_residual_layer_norm(const Tensor& out, const Tensor& h, const Tensor& y, const Tensor& bias,
+                                 const Tensor& gamma, const Tensor& beta, float eps) override;
     void embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) override;
     void gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) override;
     void argmax_rows(const Tensor& idx, const Tensor& val, const Tensor& x, int64_t n_cols) override;

@@ -40,6 +40,24 @@ void expect_float(const Tensor& t, const char* op, const char* what) {
            ", expected F32, F16 or BF16");
 }
 
+// The operands of layer_norm and add_residual, and of the two fused.
+void check_layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, const char* op) {
+    expect_float(x, op, "input");
+    expect(y, x.dtype, op, "output");
+    expect(beta, gamma.dtype, op, "beta");
+    ENSURE(y.rows() == x.rows() && y.cols() == x.cols() && gamma.numel() == x.cols() && beta.numel() == x.cols(), op,
+           ": y[", y.rows(), ",", y.cols(), "] x[", x.rows(), ",", x.cols(), "] gamma[", gamma.numel(), "] beta[",
+           beta.numel(), "]");
+}
+
+void check_residual(const Tensor& h, const Tensor& y, const Tensor& bias, const char* op) {
+    expect_float(h, op, "h");
+    expect(y, h.dtype, op, "y");
+    expect(bias, h.dtype, op, "bias");
+    ENSURE(y.rows() == h.rows() && y.cols() == h.cols() && bias.numel() == h.cols(), op, ": h[", h.rows(), ",",
+           h.cols(), "] y[", y.rows(), ",", y.cols(), "] bias[", bias.numel(), "]");
+}
+
 // Small blocks in 512 B steps; large ones in 2 MiB steps, the granularity cudaMalloc hands out anyway.
 size_t round_size(size_t bytes) {
     const size_t step = bytes < (size_t(1) << 20) ? 512 : size_t(2) << 20;
@@ -370,13 +388,8 @@ void CudaBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor&
 }
 
 void CudaBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
-    expect_float(x, "layer_norm", "input");
-    expect(y, x.dtype, "layer_norm", "output");
-    expect(beta, gamma.dtype, "layer_norm", "beta");
-    const int64_t n = x.rows(), d = x.cols();
-    ENSURE(y.rows() == n && y.cols() == d && gamma.numel() == d && beta.numel() == d, "layer_norm: y[", y.rows(),
-           ",", y.cols(), "] x[", n, ",", d, "] gamma[", gamma.numel(), "] beta[", beta.numel(), "]");
-    kernels::layer_norm(y.data, x.data, gamma.data, beta.data, x.dtype, gamma.dtype, n, d, eps, stream_);
+    check_layer_norm(y, x, gamma, beta, "layer_norm");
+    kernels::layer_norm(y.data, x.data, gamma.data, beta.data, x.dtype, gamma.dtype, x.rows(), x.cols(), eps, stream_);
 }
 
 void CudaBackend::add(const Tensor& y, const Tensor& x) {
@@ -397,12 +410,16 @@ void CudaBackend::add_bias(const Tensor& y, const Tensor& bias) { add_bias_rows(
 void CudaBackend::add_bias_relu(const Tensor& y, const Tensor& bias) { add_bias_rows(y, bias, true, "add_bias_relu"); }
 
 void CudaBackend::add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) {
-    expect_float(h, "add_residual", "h");
-    expect(y, h.dtype, "add_residual", "y");
-    expect(bias, h.dtype, "add_residual", "bias");
-    ENSURE(y.rows() == h.rows() && y.cols() == h.cols() && bias.numel() == h.cols(), "add_residual: h[", h.rows(),
-           ",", h.cols(), "] y[", y.rows(), ",", y.cols(), "] bias[", bias.numel(), "]");
+    check_residual(h, y, bias, "add_residual");
     kernels::add_residual(h.data, y.data, bias.data, h.dtype, h.rows(), h.cols(), stream_);
+}
+
+void CudaBackend::add_residual_layer_norm(const Tensor& out, const Tensor& h, const Tensor& y, const Tensor& bias,
+                                          const Tensor& gamma, const Tensor& beta, float eps) {
+    check_residual(h, y, bias, "add_residual_layer_norm");
+    check_layer_norm(out, h, gamma, beta, "add_residual_layer_norm");
+    kernels::add_residual_layer_norm(out.data, h.data, y.data, bias.data, gamma.data, beta.data, h.dtype, gamma.dtype,
+                                     h.rows(), h.cols(), eps, stream_);
 }
 
 void CudaBackend::embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) {

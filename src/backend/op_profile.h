@@ -27,7 +27,7 @@ enum class OpKind : int {
     Linear,       // any other GEMM (opt-350m's project_in/out, or weights not named)
     Attention,    // paged attention over the KV cache
     WriteKv,      // this step's K/V into their slots
-    LayerNorm,
+    LayerNorm,    // layer_norm, and add_residual_layer_norm (a row-parallel layer's epilogue fused into it)
     Embedding,    // token lookup (vocab-parallel) and positions
     Elementwise,  // add, add_bias (+ relu), add_residual, convert, gather_rows
     Copy,         // host ↔ device: the step's inputs up, the logits (or greedy token ids) down
@@ -82,6 +82,8 @@ public:
     void add_bias(const Tensor& y, const Tensor& bias) override;
     void add_bias_relu(const Tensor& y, const Tensor& bias) override;
     void add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) override;
+    void add_residual_layer_norm(const Tensor& out, const Tensor& h, const Tensor& y, const Tensor& bias,
+                                 const Tensor& gamma, const Tensor& beta, float eps) override;
     void embedding(const Tensor& y, const Tensor& ids, const Tensor& table, int64_t row_begin) override;
     void gather_rows(const Tensor& y, const Tensor& x, const Tensor& rows) override;
     void argmax_rows(const Tensor& idx, const Tensor& val, const Tensor& x, int64_t n_cols) override;

@@ -9,7 +9,7 @@ namespace ls {
 namespace {
 
 LayerNorm load_layer_norm(ShardLoader& ld, const OptWeightNames& w, const std::string& name, int64_t d) {
-    return {ld.whole(w.get(name + ".weight", {d})), ld.whole(w.get(name + ".bias", {d}))};
+    return {ld.whole(w.get(name + ".weight", {d})), ld.whole(w.get(name + ".bias", {d})), kOptLayerNormEps};
 }
 
 }  // namespace
@@ -80,7 +80,18 @@ int64_t OptModel::activation_bytes() const {
 }
 
 void OptModel::layer_norm(const Tensor& y, const Tensor& x, const LayerNorm& ln) {
-    be_.layer_norm(y, x, ln.weight, ln.bias, kOptLayerNormEps);
+    be_.layer_norm(y, x, ln.weight, ln.bias, ln.eps);
+}
+
+bool OptModel::final_norm_in_epilogue() const {
+    return cfg_.pre_ln && cfg_.final_layer_norm && stage_.last() && !layers_.empty();
+}
+
+const LayerNorm* OptModel::norm_after(int layer, const StepInputs& in) const {
+    if (!cfg_.pre_ln) return nullptr;
+    if (layer + 1 < int(layers_.size())) return &layers_[size_t(layer + 1)].self_attn_layer_norm;
+    if (final_norm_in_epilogue() && in.sample_rows.numel() > 0) return &final_layer_norm_;
+    return nullptr;
 }
 
 void OptModel::forward(const StepInputs& in, KvCache& kv) {
@@ -102,12 +113,15 @@ void OptModel::forward(const StepInputs& in, KvCache& kv) {
         be_.add(h, pos);
     }
 
-    for (int l = 0; l < stage_.layers.size(); l++) layer_forward(layers_[size_t(l)], l, in, kv, h);
+    // Pre-LN: the first layer's norm here; each layer's last epilogue computes the norm that follows it.
+    const Tensor x = ws_.normed.tensor().slice_rows(0, n);
+    if (cfg_.pre_ln && !layers_.empty()) layer_norm(x, h, layers_.front().self_attn_layer_norm);
+    for (int l = 0; l < int(layers_.size()); l++) layer_forward(layers_[size_t(l)], l, in, kv, h, norm_after(l, in));
 
     if (!stage_.last()) {
         stage_.pp->send(h, stage_.pp_rank + 1);
     } else {
-        head_forward(in, h);
+        head_forward(in, final_norm_in_epilogue() ? x : h);
     }
 }
 
@@ -128,8 +142,8 @@ void OptModel::reserve_logit_rows(int64_t rows) {
 void OptModel::head_forward(const StepInputs& in, const Tensor& h) {
     const int64_t n_sample = in.sample_rows.numel();
     if (n_sample == 0) return;
-    if (cfg_.final_layer_norm) layer_norm(h, h, final_layer_norm_);
-    const Tensor hs = ws_.normed.tensor().slice_rows(0, n_sample);  // [n_sample, d_model]
+    if (cfg_.final_layer_norm && !final_norm_in_epilogue()) layer_norm(h, h, final_layer_norm_);
+    const Tensor hs = ws_.proj.tensor().slice_rows(0, n_sample);  // [n_sample, d_model]
     be_.gather_rows(hs, h, in.sample_rows);
     if (cfg_.has_projection()) {
         const Tensor e = ws_.embed.tensor().slice_rows(0, n_sample);  // [n_sample, d_embed]
@@ -141,7 +155,7 @@ void OptModel::head_forward(const StepInputs& in, const Tensor& h) {
 }
 
 void OptModel::layer_forward(const OptDecoderLayer& L, int layer, const StepInputs& in, KvCache& kv,
-                             const Tensor& h) {
+                             const Tensor& h, const LayerNorm* next) {
     const int64_t n = h.rows();
     const Tensor x = ws_.normed.tensor().slice_rows(0, n);   // [n, d_model]
     const Tensor o = ws_.proj.tensor().slice_rows(0, n);     // [n, d_model]
@@ -151,19 +165,23 @@ void OptModel::layer_forward(const OptDecoderLayer& L, int layer, const StepInpu
     const Tensor f = ws_.ffn.tensor().slice_rows(0, n);      // [n, d_ff_local]
     const float scale = 1.0f / std::sqrt(float(cfg_.d_head()));
 
-    const Tensor& attn_in = cfg_.pre_ln ? x : h;
-    if (cfg_.pre_ln) layer_norm(x, h, L.self_attn_layer_norm);
-    L.qkv_proj.forward(be_, qkv, attn_in);
+    // Each block's input: pre-LN, x = its norm of h, computed by the epilogue before it; post-LN, h itself.
+    const Tensor& in_x = cfg_.pre_ln ? x : h;
+    L.qkv_proj.forward(be_, qkv, in_x);
     be_.write_kv(kv.k[size_t(layer)], kv.v[size_t(layer)], k, v, in.slot_mapping);  // layer: index in this stage
     be_.attention(a, q, kv.k[size_t(layer)], kv.v[size_t(layer)], in.attn, n_heads_local_, scale);
-    L.out_proj.forward(be_, tp_, h, o, a);  // h += attention output
-    if (!cfg_.pre_ln) layer_norm(h, h, L.self_attn_layer_norm);
+    // h += attention output; then pre-LN normalises h into x for the FFN, post-LN normalises h in place.
+    L.out_proj.forward(be_, tp_, h, o, a, cfg_.pre_ln ? L.final_layer_norm : L.self_attn_layer_norm, in_x);
 
-    const Tensor& ffn_in = cfg_.pre_ln ? x : h;
-    if (cfg_.pre_ln) layer_norm(x, h, L.final_layer_norm);
-    L.fc1.forward(be_, f, ffn_in, /*relu=*/true);
-    L.fc2.forward(be_, tp_, h, o, f);  // h += FFN output
-    if (!cfg_.pre_ln) layer_norm(h, h, L.final_layer_norm);
+    L.fc1.forward(be_, f, in_x, /*relu=*/true);
+    // h += FFN output; then post-LN normalises h in place, pre-LN the next block's input into x (none at the end
+    // of a stage that sends h on).
+    if (!cfg_.pre_ln)
+        L.fc2.forward(be_, tp_, h, o, f, L.final_layer_norm, h);
+    else if (next)
+        L.fc2.forward(be_, tp_, h, o, f, *next, x);
+    else
+        L.fc2.forward(be_, tp_, h, o, f);
 }
 
 int64_t OptModel::decode_read_bytes() const {

@@ -17,10 +17,6 @@
 
 namespace ls {
 
-struct LayerNorm {
-    Buffer weight, bias;  // [d_model], replicated
-};
-
 struct OptDecoderLayer {
     LayerNorm self_attn_layer_norm;
     QkvParallelLinear qkv_proj;  // q, k, v: heads [h_local · d_head] of tp_rank, stacked
@@ -79,9 +75,16 @@ public:
     std::string corrupt_shard_for_test();
 
 private:
-    void layer_forward(const OptDecoderLayer& L, int layer, const StepInputs& in, KvCache& kv, const Tensor& h);
+    // next: the norm that follows the layer's FFN (pre-LN), computed in fc2's epilogue into ws_.normed.
+    void layer_forward(const OptDecoderLayer& L, int layer, const StepInputs& in, KvCache& kv, const Tensor& h,
+                       const LayerNorm* next);
     void layer_norm(const Tensor& y, const Tensor& x, const LayerNorm& ln);
+    // Pre-LN: the next layer's norm in this stage, else the final norm when this step samples, else none.
+    const LayerNorm* norm_after(int layer, const StepInputs& in) const;
+    // The final norm is the last layer's epilogue (pre-LN, last stage): the head reads ws_.normed, not h.
+    bool final_norm_in_epilogue() const;
 
+    // h: the last layer's output, or already its final norm (final_norm_in_epilogue).
     void head_forward(const StepInputs& in, const Tensor& h);
 
     ModelConfig cfg_;

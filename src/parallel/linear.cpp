@@ -13,12 +13,22 @@ void QkvParallelLinear::forward(Backend& be, const Tensor& qkv, const Tensor& x)
     be.linear_stacked(qkv, x, weight, bias);
 }
 
-void RowParallelLinear::forward(Backend& be, Communicator& tp, const Tensor& h, const Tensor& y,
-                                const Tensor& x) const {
+void RowParallelLinear::reduced_sums(Backend& be, Communicator& tp, const Tensor& y, const Tensor& x) const {
     be.linear(y, x, weight, nullptr);
     tp.all_reduce_sum(y);
-    // After the reduction, so that the bias is counted once and not tp times.
+}
+
+// The bias after the reduction, so that it is counted once and not tp times.
+void RowParallelLinear::forward(Backend& be, Communicator& tp, const Tensor& h, const Tensor& y,
+                                const Tensor& x) const {
+    reduced_sums(be, tp, y, x);
     be.add_residual(h, y, bias);
+}
+
+void RowParallelLinear::forward(Backend& be, Communicator& tp, const Tensor& h, const Tensor& y, const Tensor& x,
+                                const LayerNorm& norm, const Tensor& norm_out) const {
+    reduced_sums(be, tp, y, x);
+    be.add_residual_layer_norm(norm_out, h, y, bias, norm.weight, norm.bias, norm.eps);
 }
 
 ColumnParallelLinear load_column_parallel(ShardLoader& ld, const TensorInfo& w, const TensorInfo& b, int tp_rank,

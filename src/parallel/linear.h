@@ -6,7 +6,8 @@
 //                         one all-reduce of the partial sums, then the bias, added once
 //
 // In an OPT layer: q/k/v and fc1 are column-parallel, out_proj and fc2 row-parallel, so each half of a layer
-// costs exactly one all-reduce of [n_tokens, d_model].
+// costs exactly one all-reduce of [n_tokens, d_model]. The LayerNorms are not split: every rank holds them and
+// normalises the whole (reduced) residual stream.
 #pragma once
 #include "comm/communicator.h"
 #include "parallel/shard_loader.h"
@@ -28,12 +29,24 @@ struct QkvParallelLinear {
     void forward(Backend& be, const Tensor& qkv, const Tensor& x) const;  // qkv: [3, >= n, d_out_local]
 };
 
+struct LayerNorm {
+    Buffer weight, bias;  // [d_model], replicated
+    float eps = 1e-5f;
+};
+
 struct RowParallelLinear {
     Buffer weight;  // [d_out, d_in_local], column block tp_rank
     Buffer bias;    // [d_out], replicated
     // h[n, d_out] += X·Aᵀ + b, the layer's output added into the residual stream h; x: [n, d_in_local],
     // y: [n, d_out] scratch for the partial sums and their all-reduce.
     void forward(Backend& be, Communicator& tp, const Tensor& h, const Tensor& y, const Tensor& x) const;
+    // The same, then norm_out = norm(h) in that pass over h: the input of the block that follows (norm_out
+    // may be h itself, as in post-LN models).
+    void forward(Backend& be, Communicator& tp, const Tensor& h, const Tensor& y, const Tensor& x,
+                 const LayerNorm& norm, const Tensor& norm_out) const;
+
+private:
+    void reduced_sums(Backend& be, Communicator& tp, const Tensor& y, const Tensor& x) const;  // y = X·Aᵀ
 };
 
 ColumnParallelLinear load_column_parallel(ShardLoader& ld, const TensorInfo& w, const TensorInfo& b, int tp_rank,

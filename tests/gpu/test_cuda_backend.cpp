@@ -121,6 +121,31 @@ TEST_CASE("layer_norm") {
     }
 }
 
+TEST_CASE("add_residual_layer_norm: the stream and its norm, into another buffer and in place") {
+    for (DType dt : kDtypes) {
+        CAPTURE(dtype_name(dt));
+        for (int64_t d : {300, 2048, 5120}) {
+            const int64_t n = 5;
+            const auto h = rounded(dt, randn(size_t(n * d), 2.0f, 3.0f)), r = rounded(dt, randn(size_t(n * d)));
+            const auto bias = rounded(dt, randn(size_t(d))), g = rounded(dt, randn(size_t(d), 0.5f, 1.0f));
+            const auto b = rounded(dt, randn(size_t(d), 0.1f));
+            Buffer gr = put(gpu(dt), dt, r, {n, d}), gbias = put(gpu(dt), dt, bias, {d});
+            Buffer gg = put(gpu(dt), DType::F32, g, {d}), gb = put(gpu(dt), DType::F32, b, {d});
+            Buffer ch = put(cpu(), DType::F32, h, {n, d}), cr = put(cpu(), DType::F32, r, {n, d});
+            Buffer cbias = put(cpu(), DType::F32, bias, {d}), cg = put(cpu(), DType::F32, g, {d});
+            Buffer cb = put(cpu(), DType::F32, b, {d}), cy = cpu().alloc(DType::F32, {n, d});
+            cpu().add_residual_layer_norm(cy, ch, cr, cbias, cg, cb, 1e-5f);
+            Buffer gh = put(gpu(dt), dt, h, {n, d}), gy = gpu(dt).alloc(dt, {n, d});
+            gpu(dt).add_residual_layer_norm(gy, gh, gr, gbias, gg, gb, 1e-5f);
+            EXPECT_CLOSE(get(gpu(dt), gh), get(cpu(), ch), dt);
+            EXPECT_CLOSE(get(gpu(dt), gy), get(cpu(), cy), dt);
+            Buffer gi = put(gpu(dt), dt, h, {n, d});
+            gpu(dt).add_residual_layer_norm(gi, gi, gr, gbias, gg, gb, 1e-5f);
+            EXPECT_CLOSE(get(gpu(dt), gi), get(cpu(), cy), dt);
+        }
+    }
+}
+
 TEST_CASE("add, add_bias, add_bias_relu, add_residual") {
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));

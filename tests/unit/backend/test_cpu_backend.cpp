@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -102,6 +103,30 @@ TEST_CASE("cpu backend: layer norm, the GEMM epilogues, masked embedding") {
         CHECK(E.tensor().f32()[2 * 4 + j] == table[size_t(2 * 4 + j)]);
         CHECK(E.tensor().f32()[3 * 4 + j] == 0.0f);
     }
+}
+
+TEST_CASE("cpu backend: residual add fused with the next norm is exactly the two ops, into x or in place") {
+    CpuBackend be(1, 1e9);
+    const int n = 3, d = 16;
+    auto h = randn(n * d, 11), y = randn(n * d, 12), b = randn(d, 13), g = randn(d, 14), beta = randn(d, 15);
+    for (float& v : h) v += 40.0f;  // rows with a large mean, as a residual stream has
+    Buffer Y = from(be, y, {n, d}), B = from(be, b, {d}), G = from(be, g, {d}), Be = from(be, beta, {d});
+    for (bool in_place : {false, true}) {
+        CAPTURE(in_place);
+        Buffer H1 = from(be, h, {n, d}), H2 = from(be, h, {n, d});
+        Buffer X1 = be.alloc(DType::F32, {n, d}), X2 = be.alloc(DType::F32, {n, d});
+        const Tensor& out1 = in_place ? H1.tensor() : X1.tensor();
+        const Tensor& out2 = in_place ? H2.tensor() : X2.tensor();
+        be.add_residual(H1, Y, B);
+        be.layer_norm(out1, H1, G, Be, 1e-5f);
+        be.add_residual_layer_norm(out2, H2, Y, B, G, Be, 1e-5f);
+        CHECK(std::memcmp(out1.f32(), out2.f32(), size_t(n * d) * 4) == 0);
+        CHECK(std::memcmp(H1.tensor().f32(), H2.tensor().f32(), size_t(n * d) * 4) == 0);  // the stream, too
+        if (!in_place) CHECK(H2.tensor().f32()[5] == h[5] + (y[5] + b[5]));
+    }
+    Buffer Short = be.alloc(DType::F32, {n - 1, d}), H = from(be, h, {n, d});
+    CHECK_THROWS_WITH(be.add_residual_layer_norm(Short, H, Y, B, G, Be, 1e-5f),
+                      doctest::Contains("add_residual_layer_norm"));
 }
 
 TEST_CASE("cpu backend: paged attention equals dense causal attention") {

@@ -87,6 +87,44 @@ TEST_CASE("layer_norm: 256, 512 and 1024 threads a row, gamma/beta in the dtype 
     }
 }
 
+TEST_CASE("add_residual_layer_norm: bitwise add_residual then layer_norm, into another buffer or in place") {
+    for (DType dt : kDtypes) {
+        CAPTURE(dtype_name(dt));
+        for (int64_t d : {300, 2048, 5120}) {
+            CAPTURE(d);
+            const int64_t n = 3;
+            const auto h = rounded(dt, randn(size_t(n * d), 2.0f, 3.0f)), r = rounded(dt, randn(size_t(n * d)));
+            const auto bias = rounded(dt, randn(size_t(d))), g = rounded(dt, randn(size_t(d), 0.5f, 1.0f));
+            const auto b = rounded(dt, randn(size_t(d), 0.1f));
+            Buffer ch = put(cpu(), DType::F32, h, {n, d}), cr = put(cpu(), DType::F32, r, {n, d});
+            Buffer cbias = put(cpu(), DType::F32, bias, {d}), cg = put(cpu(), DType::F32, g, {d});
+            Buffer cb = put(cpu(), DType::F32, b, {d}), cy = cpu().alloc(DType::F32, {n, d});
+            cpu().add_residual_layer_norm(cy, ch, cr, cbias, cg, cb, 1e-5f);
+            const auto want = get(cpu(), cy), want_h = get(cpu(), ch);
+            each_order([&] {
+                for (DType w_dt : {dt, DType::F32}) {
+                    CAPTURE(dtype_name(w_dt));
+                    DevArray er = dev(dt, r), ebias = dev(dt, bias), eg = dev(w_dt, g), eb = dev(w_dt, b);
+                    DevArray h1 = dev(dt, h), y1 = dev(dt, std::vector<float>(h.size()));  // the two kernels
+                    kernels::add_residual(h1.p(), er.p(), ebias.p(), dt, n, d, nullptr);
+                    kernels::layer_norm(y1.p(), h1.p(), eg.p(), eb.p(), dt, w_dt, n, d, 1e-5f, nullptr);
+                    DevArray h2 = dev(dt, h), y2 = dev(dt, std::vector<float>(h.size()));  // fused, into y
+                    kernels::add_residual_layer_norm(y2.p(), h2.p(), er.p(), ebias.p(), eg.p(), eb.p(), dt, w_dt, n,
+                                                     d, 1e-5f, nullptr);
+                    CHECK(h2.bytes == h1.bytes);
+                    CHECK(y2.bytes == y1.bytes);
+                    DevArray h3 = dev(dt, h);  // fused, in place (post-LN)
+                    kernels::add_residual_layer_norm(h3.p(), h3.p(), er.p(), ebias.p(), eg.p(), eb.p(), dt, w_dt, n,
+                                                     d, 1e-5f, nullptr);
+                    CHECK(h3.bytes == y1.bytes);
+                    EXPECT_CLOSE(host(h2), want_h, dt);
+                    EXPECT_CLOSE(host(y2), want, dt);
+                }
+            });
+        }
+    }
+}
+
 TEST_CASE("add, add_bias (+ relu, stacked) and bias + residual") {
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
