@@ -13,21 +13,24 @@ void QkvParallelLinear::forward(Backend& be, const Tensor& qkv, const Tensor& x)
     be.linear_stacked(qkv, x, weight, bias);
 }
 
-void RowParallelLinear::reduced_sums(Backend& be, Communicator& tp, const Tensor& y, const Tensor& x) const {
+namespace {
+// y = Σ_i X_i · A_iᵀ over the TP group: this rank's partial product, all-reduced.
+void reduced_sums(Backend& be, Communicator& tp, const Tensor& y, const Tensor& x, const Tensor& weight) {
     be.linear(y, x, weight, nullptr);
     tp.all_reduce_sum(y);
 }
+}  // namespace
 
 // The bias after the reduction, so that it is counted once and not tp times.
 void RowParallelLinear::forward(Backend& be, Communicator& tp, const Tensor& h, const Tensor& y,
                                 const Tensor& x) const {
-    reduced_sums(be, tp, y, x);
+    reduced_sums(be, tp, y, x, weight);
     be.add_residual(h, y, bias);
 }
 
 void RowParallelLinear::forward(Backend& be, Communicator& tp, const Tensor& h, const Tensor& y, const Tensor& x,
                                 const LayerNorm& norm, const Tensor& norm_out) const {
-    reduced_sums(be, tp, y, x);
+    reduced_sums(be, tp, y, x, weight);
     be.add_residual_layer_norm(norm_out, h, y, bias, norm.weight, norm.bias, norm.eps);
 }
 

@@ -31,7 +31,7 @@ struct QkvParallelLinear {
 
 struct LayerNorm {
     Buffer weight, bias;  // [d_model], replicated
-    float eps = 1e-5f;
+    float eps = 1e-5f;    // nn.LayerNorm's default, and OPT's
 };
 
 struct RowParallelLinear {
@@ -44,9 +44,6 @@ struct RowParallelLinear {
     // may be h itself, as in post-LN models).
     void forward(Backend& be, Communicator& tp, const Tensor& h, const Tensor& y, const Tensor& x,
                  const LayerNorm& norm, const Tensor& norm_out) const;
-
-private:
-    void reduced_sums(Backend& be, Communicator& tp, const Tensor& y, const Tensor& x) const;  // y = X·Aᵀ
 };
 
 ColumnParallelLinear load_column_parallel(ShardLoader& ld, const TensorInfo& w, const TensorInfo& b, int tp_rank,
