@@ -9,11 +9,16 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu_softmax.h"
 #include "backend/openblas_env.h"
 
 namespace ls {
 
 namespace {
+// Rows of a prefill's queries scored at once: small enough that a causal tile wastes few masked scores,
+// large enough for the GEMMs to run at speed.
+constexpr int64_t kQueryTile = 128;
+
 void expect_f32(const Tensor& t, const char* what) {
     ENSURE(t.dtype == DType::F32, "cpu backend: ", what, " must be float32, got ", dtype_name(t.dtype));
 }
@@ -238,25 +243,29 @@ void CpuBackend::attention(const Tensor& out, const Tensor& q, const Tensor& k_c
             std::memcpy(&k[size_t(j * d_row)], k_cache.f32() + slot * d_row, size_t(d_row) * 4);
             std::memcpy(&v[size_t(j * d_row)], v_cache.f32() + slot * d_row, size_t(d_row) * 4);
         }
-        score.resize(size_t(n_q * n_ctx));
-        for (int64_t h = 0; h < n_heads_local; h++) {
-            // score[i, j] = scale · q_i · k_j for this head (both strided by d_row).
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n_q), int(n_ctx), int(d_head), scale,
-                        q.f32() + q0 * d_row + h * d_head, int(d_row), k.data() + h * d_head, int(d_row), 0.0f,
-                        score.data(), int(n_ctx));
-            for (int64_t i = 0; i < n_q; i++) {  // causal softmax: query i sees positions 0..pos[i]
-                float* row = &score[size_t(i * n_ctx)];
-                const int64_t n_see = int64_t(pos[q0 + i]) + 1;
-                const float m = *std::max_element(row, row + n_see);
-                float sum = 0;
-                for (int64_t j = 0; j < n_see; j++) sum += (row[j] = std::exp(row[j] - m));
-                const float inv = 1.0f / sum;
-                for (int64_t j = 0; j < n_see; j++) row[j] *= inv;
-                std::fill(row + n_see, row + n_ctx, 0.0f);
+        // Queries in tiles of kQueryTile rows, each against only the keys its last query sees: a prompt's
+        // causal prefill then computes about half the scores of the full square (a decode step is one tile).
+        const int64_t tile = std::min<int64_t>(n_q, kQueryTile);
+        score.resize(size_t(tile * n_ctx));
+        for (int64_t i0 = 0; i0 < n_q; i0 += tile) {
+            const int64_t n_t = std::min(tile, n_q - i0), n_keys = int64_t(pos[q0 + i0 + n_t - 1]) + 1;
+            const float* qt = q.f32() + (q0 + i0) * d_row;
+            float* ot = out.f32() + (q0 + i0) * d_row;
+            for (int64_t h = 0; h < n_heads_local; h++) {
+                // score[i, j] = scale · q_i · k_j for this head (both strided by d_row).
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n_t), int(n_keys), int(d_head), scale,
+                            qt + h * d_head, int(d_row), k.data() + h * d_head, int(d_row), 0.0f, score.data(),
+                            int(n_keys));
+                for (int64_t i = 0; i < n_t; i++) {  // causal softmax: query i sees positions 0..pos[i]
+                    float* row = &score[size_t(i * n_keys)];
+                    const int64_t n_see = int64_t(pos[q0 + i0 + i]) + 1;
+                    softmax_inplace(row, n_see);
+                    std::fill(row + n_see, row + n_keys, 0.0f);
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n_t), int(d_head), int(n_keys), 1.0f,
+                            score.data(), int(n_keys), v.data() + h * d_head, int(d_row), 0.0f, ot + h * d_head,
+                            int(d_row));
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n_q), int(d_head), int(n_ctx), 1.0f,
-                        score.data(), int(n_ctx), v.data() + h * d_head, int(d_row), 0.0f,
-                        out.f32() + q0 * d_row + h * d_head, int(d_row));
         }
     }
 }
