@@ -11,6 +11,7 @@
 
 #include "backend/cpu_softmax.h"
 #include "backend/openblas_env.h"
+#include "backend/shape_checks.h"
 
 namespace ls {
 
@@ -83,10 +84,8 @@ void CpuBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const
 }
 
 void CpuBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias) {
-    const int64_t batch = y.shape[0], cap = y.shape[1], d_out = y.shape[2];
-    ENSURE(y.ndim == 3 && x.rows() <= cap && w.rows() == batch * d_out && bias.numel() == batch * d_out,
-           "linear_stacked: y[", batch, ",", cap, ",", d_out, "] for x[", x.rows(), ",", x.cols(), "] w[", w.rows(),
-           ",", w.cols(), "] bias[", bias.numel(), "]");
+    check_linear_stacked(y, x, w, bias);
+    const int64_t batch = y.shape[0], d_out = y.shape[2];
     for (int64_t b = 0; b < batch; b++) {
         const Tensor bb = bias.view2d(batch, d_out).at(b);
         linear(y.at(b).slice_rows(0, x.rows()), x, w.slice_rows(b * d_out, (b + 1) * d_out), &bb);
@@ -109,20 +108,9 @@ void add_residual_row(float* hi, const float* yi, const float* bias, int64_t d) 
     for (int64_t j = 0; j < d; j++) hi[j] += yi[j] + bias[j];
 }
 
-void check_residual(const Tensor& h, const Tensor& y, const Tensor& bias, const char* op) {
-    ENSURE(y.rows() == h.rows() && y.cols() == h.cols() && bias.numel() == h.cols(), op, ": h[", h.rows(), ",",
-           h.cols(), "] y[", y.rows(), ",", y.cols(), "] bias[", bias.numel(), "]");
-}
-
-void check_layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, const char* op) {
-    ENSURE(y.rows() == x.rows() && y.cols() == x.cols() && gamma.numel() == x.cols() && beta.numel() == x.cols(), op,
-           ": y[", y.rows(), ",", y.cols(), "] x[", x.rows(), ",", x.cols(), "] gamma[", gamma.numel(), "] beta[",
-           beta.numel(), "]");
-}
-
 void add_bias_rows(const Tensor& y, const Tensor& bias, bool relu, const char* op) {
+    check_bias(y, bias, op);
     const int64_t n = y.rows(), d = y.cols();
-    ENSURE(bias.numel() == d, op, ": bias of ", bias.numel(), " for rows of ", d);
     for (int64_t i = 0; i < n; i++) {
         float* yi = y.f32() + i * d;
         for (int64_t j = 0; j < d; j++) yi[j] = relu ? std::max(yi[j] + bias.f32()[j], 0.0f) : yi[j] + bias.f32()[j];

@@ -46,7 +46,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void softmax_inplac
     int64_t j = 0;
     for (; j + kLanes <= n; j += kLanes)
         for (int l = 0; l < kLanes; l++) lane[l] = row[j + l] > lane[l] ? row[j + l] : lane[l];
-    float m = row[j < n ? j : 0];
+    float m = -std::numeric_limits<float>::infinity();
     for (; j < n; j++) m = row[j] > m ? row[j] : m;
     for (float l : lane) m = l > m ? l : m;
 

@@ -1,5 +1,5 @@
-// The softmax of the CPU backend's attention, where a long prompt's prefill spends most of its attention time:
-// a scalar std::exp per score ran at 6 ns on this project's 2-core VM, slower than the two score GEMMs around it.
+// The softmax of the CPU backend's attention. With a scalar std::exp per score, a long prompt's prefill spent
+// most of its attention time here (results/cpu-attention-softmax: 123 → 49 ms a layer once vectorised).
 #pragma once
 #include <cstdint>
 

@@ -10,6 +10,7 @@
 #include <exception>
 
 #include "backend/cuda_check.h"
+#include "backend/shape_checks.h"
 #include "kernels.h"
 
 namespace ls {
@@ -40,22 +41,19 @@ void expect_float(const Tensor& t, const char* op, const char* what) {
            ", expected F32, F16 or BF16");
 }
 
-// The operands of layer_norm and add_residual, and of the two fused.
-void check_layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, const char* op) {
+// The operands of layer_norm and add_residual, and of the two fused: dtypes here, shapes in shape_checks.
+void expect_layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, const char* op) {
     expect_float(x, op, "input");
     expect(y, x.dtype, op, "output");
     expect(beta, gamma.dtype, op, "beta");
-    ENSURE(y.rows() == x.rows() && y.cols() == x.cols() && gamma.numel() == x.cols() && beta.numel() == x.cols(), op,
-           ": y[", y.rows(), ",", y.cols(), "] x[", x.rows(), ",", x.cols(), "] gamma[", gamma.numel(), "] beta[",
-           beta.numel(), "]");
+    check_layer_norm(y, x, gamma, beta, op);
 }
 
-void check_residual(const Tensor& h, const Tensor& y, const Tensor& bias, const char* op) {
+void expect_residual(const Tensor& h, const Tensor& y, const Tensor& bias, const char* op) {
     expect_float(h, op, "h");
     expect(y, h.dtype, op, "y");
     expect(bias, h.dtype, op, "bias");
-    ENSURE(y.rows() == h.rows() && y.cols() == h.cols() && bias.numel() == h.cols(), op, ": h[", h.rows(), ",",
-           h.cols(), "] y[", y.rows(), ",", y.cols(), "] bias[", bias.numel(), "]");
+    check_residual(h, y, bias, op);
 }
 
 // Small blocks in 512 B steps; large ones in 2 MiB steps, the granularity cudaMalloc hands out anyway.
@@ -370,10 +368,8 @@ void CudaBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, cons
 void CudaBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias) {
     expect_float(x, "linear_stacked", "input");
     for (const Tensor* t : {&y, &w, &bias}) expect(*t, x.dtype, "linear_stacked", "output/weight/bias");
+    check_linear_stacked(y, x, w, bias);
     const int64_t n = x.rows(), d_in = x.cols(), batch = y.shape[0], cap = y.shape[1], d_out = y.shape[2];
-    ENSURE(y.ndim == 3 && n <= cap && w.rows() == batch * d_out && w.cols() == d_in && bias.numel() == batch * d_out,
-           "linear_stacked: y[", batch, ",", cap, ",", d_out, "] for x[", n, ",", d_in, "] w[", w.rows(), ",",
-           w.cols(), "] bias[", bias.numel(), "]");
     ENSURE(d_in < INT_MAX && d_out < INT_MAX && batch < INT_MAX, "linear_stacked: dimensions beyond cuBLAS's int");
     if (n == 0) return;
     // As linear(), batch b being w's b-th row block and y's b-th [cap, d_out] block; every batch reads the same
@@ -388,7 +384,7 @@ void CudaBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor&
 }
 
 void CudaBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
-    check_layer_norm(y, x, gamma, beta, "layer_norm");
+    expect_layer_norm(y, x, gamma, beta, "layer_norm");
     kernels::layer_norm(y.data, x.data, gamma.data, beta.data, x.dtype, gamma.dtype, x.rows(), x.cols(), eps, stream_);
 }
 
@@ -402,7 +398,7 @@ void CudaBackend::add(const Tensor& y, const Tensor& x) {
 void CudaBackend::add_bias_rows(const Tensor& y, const Tensor& bias, bool relu, const char* op) {
     expect_float(y, op, "y");
     expect(bias, y.dtype, op, "bias");
-    ENSURE(bias.numel() == y.cols(), op, ": bias of ", bias.numel(), " for rows of ", y.cols());
+    check_bias(y, bias, op);
     kernels::add_bias(y.data, bias.data, y.dtype, y.rows(), y.cols(), relu, stream_);
 }
 
@@ -410,14 +406,14 @@ void CudaBackend::add_bias(const Tensor& y, const Tensor& bias) { add_bias_rows(
 void CudaBackend::add_bias_relu(const Tensor& y, const Tensor& bias) { add_bias_rows(y, bias, true, "add_bias_relu"); }
 
 void CudaBackend::add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) {
-    check_residual(h, y, bias, "add_residual");
+    expect_residual(h, y, bias, "add_residual");
     kernels::add_residual(h.data, y.data, bias.data, h.dtype, h.rows(), h.cols(), stream_);
 }
 
 void CudaBackend::add_residual_layer_norm(const Tensor& out, const Tensor& h, const Tensor& y, const Tensor& bias,
                                           const Tensor& gamma, const Tensor& beta, float eps) {
-    check_residual(h, y, bias, "add_residual_layer_norm");
-    check_layer_norm(out, h, gamma, beta, "add_residual_layer_norm");
+    expect_residual(h, y, bias, "add_residual_layer_norm");
+    expect_layer_norm(out, h, gamma, beta, "add_residual_layer_norm");
     kernels::add_residual_layer_norm(out.data, h.data, y.data, bias.data, gamma.data, beta.data, h.dtype, gamma.dtype,
                                      h.rows(), h.cols(), eps, stream_);
 }

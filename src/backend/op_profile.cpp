@@ -107,11 +107,9 @@ void ProfilingBackend::add(const Tensor& y, const Tensor& x) {
 void ProfilingBackend::add_bias(const Tensor& y, const Tensor& bias) {
     timed(OpKind::Elementwise, [&] { inner_->add_bias(y, bias); });
 }
-
 void ProfilingBackend::add_bias_relu(const Tensor& y, const Tensor& bias) {
     timed(OpKind::Elementwise, [&] { inner_->add_bias_relu(y, bias); });
 }
-
 void ProfilingBackend::add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) {
     timed(OpKind::Elementwise, [&] { inner_->add_residual(h, y, bias); });
 }

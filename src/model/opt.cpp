@@ -88,7 +88,7 @@ bool OptModel::final_norm_in_epilogue() const {
 }
 
 const LayerNorm* OptModel::norm_after(int layer, const StepInputs& in) const {
-    if (!cfg_.pre_ln) return nullptr;
+    if (!cfg_.pre_ln) return &layers_[size_t(layer)].final_layer_norm;
     if (layer + 1 < int(layers_.size())) return &layers_[size_t(layer + 1)].self_attn_layer_norm;
     if (final_norm_in_epilogue() && in.sample_rows.numel() > 0) return &final_layer_norm_;
     return nullptr;
@@ -174,12 +174,9 @@ void OptModel::layer_forward(const OptDecoderLayer& L, int layer, const StepInpu
     L.out_proj.forward(be_, tp_, h, o, a, cfg_.pre_ln ? L.final_layer_norm : L.self_attn_layer_norm, in_x);
 
     L.fc1.forward(be_, f, in_x, /*relu=*/true);
-    // h += FFN output; then post-LN normalises h in place, pre-LN the next block's input into x (none at the end
-    // of a stage that sends h on).
-    if (!cfg_.pre_ln)
-        L.fc2.forward(be_, tp_, h, o, f, L.final_layer_norm, h);
-    else if (next)
-        L.fc2.forward(be_, tp_, h, o, f, *next, x);
+    // h += FFN output; then the norm after it, as after out_proj (none at the end of a stage that sends h on).
+    if (next)
+        L.fc2.forward(be_, tp_, h, o, f, *next, in_x);
     else
         L.fc2.forward(be_, tp_, h, o, f);
 }

@@ -75,11 +75,12 @@ public:
     std::string corrupt_shard_for_test();
 
 private:
-    // next: the norm that follows the layer's FFN (pre-LN), computed in fc2's epilogue into ws_.normed.
+    // next: the norm that follows the layer's FFN, computed in fc2's epilogue (norm_after).
     void layer_forward(const OptDecoderLayer& L, int layer, const StepInputs& in, KvCache& kv, const Tensor& h,
                        const LayerNorm* next);
     void layer_norm(const Tensor& y, const Tensor& x, const LayerNorm& ln);
-    // Pre-LN: the next layer's norm in this stage, else the final norm when this step samples, else none.
+    // The norm after a layer's FFN. Post-LN: its own final_layer_norm, of h in place. Pre-LN, into ws_.normed:
+    // the next layer's norm in this stage, else the final norm when this step samples, else none.
     const LayerNorm* norm_after(int layer, const StepInputs& in) const;
     // The final norm is the last layer's epilogue (pre-LN, last stage): the head reads ws_.normed, not h.
     bool final_norm_in_epilogue() const;

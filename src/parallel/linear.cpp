@@ -43,7 +43,7 @@ ColumnParallelLinear load_column_parallel(ShardLoader& ld, const TensorInfo& w, 
 QkvParallelLinear load_qkv_parallel(ShardLoader& ld, const std::vector<const TensorInfo*>& w,
                                     const std::vector<const TensorInfo*>& b, int tp_rank, int tp_size) {
     const int64_t d_out_local = w.front()->shape[0] / tp_size, r0 = tp_rank * d_out_local;
-    return {ld.rows_stacked(w, r0, r0 + d_out_local), ld.range_stacked(b, r0, r0 + d_out_local)};
+    return {ld.stacked(w, r0, r0 + d_out_local), ld.stacked(b, r0, r0 + d_out_local)};
 }
 
 RowParallelLinear load_row_parallel(ShardLoader& ld, const TensorInfo& w, const TensorInfo& b, int tp_rank,

@@ -46,27 +46,21 @@ Buffer ShardLoader::range(const TensorInfo& t, int64_t e0, int64_t e1, bool repl
     return b;
 }
 
-Buffer ShardLoader::rows_stacked(const std::vector<const TensorInfo*>& ts, int64_t r0, int64_t r1) {
-    const int64_t c = ts.front()->shape.back(), n = r1 - r0;
+Buffer ShardLoader::stacked(const std::vector<const TensorInfo*>& ts, int64_t i0, int64_t i1) {
+    const bool matrix = ts.front()->shape.size() == 2;  // else 1-D: a [1, n] matrix to read_f32
+    const int64_t c = matrix ? ts.front()->shape[1] : 1, n = i1 - i0;
     std::vector<float> host(size_t(int64_t(ts.size()) * n * c));
     for (size_t i = 0; i < ts.size(); i++) {
         const TensorInfo& t = *ts[i];
-        ENSURE(t.shape.size() == 2 && t.shape[1] == c, t.file, ": tensor '", t.name, "' should be 2-D with ", c,
-               " columns");
-        ckpt_.read_f32(t, r0, r1, 0, c, host.data() + i * size_t(n * c));
+        ENSURE(matrix ? t.shape.size() == 2 && t.shape[1] == c : t.shape.size() == 1, t.file, ": tensor '", t.name,
+               "' should be ", matrix ? cat("2-D with ", c, " columns") : std::string("1-D"));
+        float* block = host.data() + i * size_t(n * c);
+        if (matrix)
+            ckpt_.read_f32(t, i0, i1, 0, c, block);
+        else
+            ckpt_.read_f32(t, 0, 1, i0, i1, block);
     }
     return upload(host, int64_t(ts.size()) * n, c, false);
-}
-
-Buffer ShardLoader::range_stacked(const std::vector<const TensorInfo*>& ts, int64_t e0, int64_t e1) {
-    const int64_t n = e1 - e0;
-    std::vector<float> host(size_t(int64_t(ts.size()) * n));
-    for (size_t i = 0; i < ts.size(); i++) {
-        const TensorInfo& t = *ts[i];
-        ENSURE(t.shape.size() == 1, t.file, ": tensor '", t.name, "' should be 1-D");
-        ckpt_.read_f32(t, 0, 1, e0, e1, host.data() + i * size_t(n));
-    }
-    return upload(host, int64_t(ts.size()) * n, 1, false);
 }
 
 Buffer ShardLoader::whole(const TensorInfo& t) {

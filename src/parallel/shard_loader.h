@@ -26,10 +26,9 @@ public:
     // Elements [e0, e1) of a 1-D tensor.
     Buffer range(const TensorInfo& t, int64_t e0, int64_t e1, bool replicated);
     Buffer whole(const TensorInfo& t);  // replicated
-    // Rows [r0, r1) of each 2-D tensor, one block after another → [ts.size() · (r1 - r0), cols] (sharded).
-    Buffer rows_stacked(const std::vector<const TensorInfo*>& ts, int64_t r0, int64_t r1);
-    // Elements [e0, e1) of each 1-D tensor, one block after another (sharded).
-    Buffer range_stacked(const std::vector<const TensorInfo*>& ts, int64_t e0, int64_t e1);
+    // [i0, i1) along dim 0 of each tensor (rows of 2-D ones, elements of 1-D ones), one block after another
+    // → [ts.size() · (i1 - i0), cols or 1] (sharded): one rank's q, k and v blocks, stacked.
+    Buffer stacked(const std::vector<const TensorInfo*>& ts, int64_t i0, int64_t i1);
 
     const WeightBytes& bytes() const { return bytes_; }
 

@@ -129,26 +129,27 @@ TEST_CASE("cpu backend: residual add fused with the next norm is exactly the two
                       doctest::Contains("add_residual_layer_norm"));
 }
 
-TEST_CASE("cpu backend: paged attention equals dense causal attention") {
+namespace {
+// Attention of the queries at positions [first, n) of one sequence of n tokens whose K/V sit in the blocks of
+// `table` (bs tokens each, scattered over a cache of table.size() + 1 blocks), against a dense double reference.
+void check_paged_attention(int n, int first, const std::vector<int32_t>& table) {
     CpuBackend be(1, 1e9);
-    const int n_heads = 2, d_head = 4, d = n_heads * d_head, bs = 2, n = 5;
+    const int n_heads = 2, d_head = 4, d = n_heads * d_head, bs = 2, n_q = n - first;
     auto q = randn(n * d, 8), k = randn(n * d, 9), v = randn(n * d, 10);
-    // One sequence of 5 tokens scattered over blocks 3, 0, 2 of a 4-block cache.
-    std::vector<int32_t> table = {3, 0, 2}, slots, pos;
-    for (int p = 0; p < n; p++) {
-        slots.push_back(table[size_t(p / bs)] * bs + p % bs);
-        pos.push_back(p);
-    }
+    std::vector<int32_t> slots, pos;
+    for (int p = 0; p < n; p++) slots.push_back(table[size_t(p / bs)] * bs + p % bs);
+    for (int p = first; p < n; p++) pos.push_back(p);
     Buffer Q = from(be, q, {n, d}), K = from(be, k, {n, d}), V = from(be, v, {n, d});
-    Buffer Kc = be.alloc(DType::F32, {4 * bs, d}), Vc = be.alloc(DType::F32, {4 * bs, d});
-    Buffer S = ints(be, slots), P = ints(be, pos), QS = ints(be, {0, n});
-    Buffer BT = be.alloc(DType::I32, {1, 3});
+    const int64_t n_blocks = int64_t(table.size()) + 1;
+    Buffer Kc = be.alloc(DType::F32, {n_blocks * bs, d}), Vc = be.alloc(DType::F32, {n_blocks * bs, d});
+    Buffer S = ints(be, slots), P = ints(be, pos), QS = ints(be, {0, n_q});
+    Buffer BT = be.alloc(DType::I32, {1, int64_t(table.size())});
     be.copy_from_host(BT, table.data());
     be.write_kv(Kc, Vc, K, V, S);
-    Buffer O = be.alloc(DType::F32, {n, d});
+    Buffer O = be.alloc(DType::F32, {n_q, d});
     const float scale = 0.5f;
-    be.attention(O, Q, Kc, Vc, {QS, P, BT, bs}, n_heads, scale);
-    for (int t = 0; t < n; t++)
+    be.attention(O, Q.tensor().slice_rows(first, n), Kc, Vc, {QS, P, BT, bs}, n_heads, scale);
+    for (int t = first; t < n; t++)
         for (int h = 0; h < n_heads; h++) {
             std::vector<double> w(size_t(t + 1));
             double m = -1e30, sum = 0;
@@ -162,7 +163,19 @@ TEST_CASE("cpu backend: paged attention equals dense causal attention") {
             for (int e = 0; e < d_head; e++) {
                 double ref = 0;
                 for (int j = 0; j <= t; j++) ref += w[size_t(j)] / sum * v[size_t(j * d + h * d_head + e)];
-                CHECK(O.tensor().f32()[t * d + h * d_head + e] == doctest::Approx(ref).epsilon(1e-4));
+                CHECK(O.tensor().f32()[(t - first) * d + h * d_head + e] == doctest::Approx(ref).epsilon(1e-4));
             }
         }
+}
+}  // namespace
+
+TEST_CASE("cpu backend: paged attention equals dense causal attention") {
+    // One sequence of 5 tokens scattered over blocks 3, 0, 2 of a 4-block cache.
+    check_paged_attention(5, 0, {3, 0, 2});
+    // A prefill of 300 queries: three tiles of queries (128, 128, 44), each scored against the keys it sees;
+    // then a later chunk, queries 200..299 over the whole context.
+    std::vector<int32_t> reversed(150);
+    for (int i = 0; i < 150; i++) reversed[size_t(i)] = 150 - i;
+    check_paged_attention(300, 0, reversed);
+    check_paged_attention(300, 200, reversed);
 }
