@@ -9,17 +9,13 @@
 #include <cstring>
 #include <vector>
 
-#include "backend/cpu_softmax.h"
+#include "backend/cpu_attention.h"
 #include "backend/openblas_env.h"
 #include "backend/shape_checks.h"
 
 namespace ls {
 
 namespace {
-// Rows of a prefill's queries scored at once: small enough that a causal tile wastes few masked scores,
-// large enough for the GEMMs to run at speed.
-constexpr int64_t kQueryTile = 128;
-
 void expect_f32(const Tensor& t, const char* what) {
     ENSURE(t.dtype == DType::F32, "cpu backend: ", what, " must be float32, got ", dtype_name(t.dtype));
 }
@@ -213,49 +209,7 @@ void CpuBackend::write_kv(const Tensor& k_cache, const Tensor& v_cache, const Te
 
 void CpuBackend::attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                            const AttentionInputs& in, int n_heads_local, float scale) {
-    const int64_t d_row = q.cols(), d_head = d_row / n_heads_local, bs = in.block_size;
-    const int64_t n_seqs = in.query_start.numel() - 1, max_blocks = in.block_tables.cols();
-    const int32_t* qs = in.query_start.i32();
-    const int32_t* pos = in.positions.i32();
-    std::vector<float> k, v, score;  // this sequence's context, contiguous: [n_ctx, d_row]; scores [n_q, n_ctx]
-    for (int64_t s = 0; s < n_seqs; s++) {
-        const int64_t q0 = qs[s], n_q = qs[s + 1] - q0;
-        if (n_q == 0) continue;
-        const int64_t n_ctx = int64_t(pos[q0 + n_q - 1]) + 1;  // the last query sees the whole context
-        ENSURE((n_ctx + bs - 1) / bs <= max_blocks, "attention: position ", n_ctx - 1, " beyond the block table");
-        const int32_t* table = in.block_tables.i32() + s * max_blocks;
-        k.resize(size_t(n_ctx * d_row));
-        v.resize(size_t(n_ctx * d_row));
-        for (int64_t j = 0; j < n_ctx; j++) {  // gather the paged context
-            const int64_t slot = int64_t(table[j / bs]) * bs + j % bs;
-            std::memcpy(&k[size_t(j * d_row)], k_cache.f32() + slot * d_row, size_t(d_row) * 4);
-            std::memcpy(&v[size_t(j * d_row)], v_cache.f32() + slot * d_row, size_t(d_row) * 4);
-        }
-        // Queries in tiles of kQueryTile rows, each against only the keys its last query sees: a prompt's
-        // causal prefill then computes about half the scores of the full square (a decode step is one tile).
-        const int64_t tile = std::min<int64_t>(n_q, kQueryTile);
-        score.resize(size_t(tile * n_ctx));
-        for (int64_t i0 = 0; i0 < n_q; i0 += tile) {
-            const int64_t n_t = std::min(tile, n_q - i0), n_keys = int64_t(pos[q0 + i0 + n_t - 1]) + 1;
-            const float* qt = q.f32() + (q0 + i0) * d_row;
-            float* ot = out.f32() + (q0 + i0) * d_row;
-            for (int64_t h = 0; h < n_heads_local; h++) {
-                // score[i, j] = scale · q_i · k_j for this head (both strided by d_row).
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n_t), int(n_keys), int(d_head), scale,
-                            qt + h * d_head, int(d_row), k.data() + h * d_head, int(d_row), 0.0f, score.data(),
-                            int(n_keys));
-                for (int64_t i = 0; i < n_t; i++) {  // causal softmax: query i sees positions 0..pos[i]
-                    float* row = &score[size_t(i * n_keys)];
-                    const int64_t n_see = int64_t(pos[q0 + i0 + i]) + 1;
-                    softmax_inplace(row, n_see);
-                    std::fill(row + n_see, row + n_keys, 0.0f);
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n_t), int(d_head), int(n_keys), 1.0f,
-                            score.data(), int(n_keys), v.data() + h * d_head, int(d_row), 0.0f, ot + h * d_head,
-                            int(d_row));
-            }
-        }
-    }
+    paged_attention_cpu(out, q, k_cache, v_cache, in, n_heads_local, scale, n_threads_);
 }
 
 void CpuBackend::convert(const Tensor& y, const Tensor& x) {

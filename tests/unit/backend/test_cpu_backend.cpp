@@ -1,11 +1,14 @@
 // The CPU backend's ops against straightforward double-precision references.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "backend/cpu_attention.h"
 #include "backend/cpu_backend.h"
 
 using namespace ls;
@@ -178,4 +181,77 @@ TEST_CASE("cpu backend: paged attention equals dense causal attention") {
     for (int i = 0; i < 150; i++) reversed[size_t(i)] = 150 - i;
     check_paged_attention(300, 0, reversed);
     check_paged_attention(300, 200, reversed);
+}
+
+TEST_CASE("cpu backend: attention of decodes, short chunks and a prompt in one batch, on 1 or 3 threads") {
+    // Each sequence: its context and how many of its last tokens are queries. Up to kDirectQueries queries read
+    // the cache directly; 40 go through the GEMMs. d_head 72: four blocks of 16 lanes and a tail of 8.
+    struct Seq {
+        int n_ctx, n_q;
+    };
+    const std::vector<Seq> seqs = {{700, 1}, {1, 1}, {33, 3}, {512, 1}, {300, 40}, {900, 1}, {17, int(kDirectQueries)}};
+    const int n_heads = 10, d_head = 72, d = n_heads * d_head, bs = 16;
+    int64_t n_blocks = 0, n_tokens = 0, direct_work = 0;
+    for (const Seq& s : seqs) {
+        n_blocks += (s.n_ctx + bs - 1) / bs;
+        n_tokens += s.n_q;
+        if (s.n_q <= kDirectQueries)
+            for (int t = s.n_ctx - s.n_q; t < s.n_ctx; t++) direct_work += int64_t(t + 1) * n_heads * d_head * 2;
+    }
+    REQUIRE(direct_work >= 3 * kDirectWorkPerThread);  // enough for three threads to take a share each
+    std::vector<int32_t> pool(static_cast<size_t>(n_blocks));  // the sequences' blocks, shuffled over the cache
+    for (int32_t i = 0; i < int32_t(n_blocks); i++) pool[size_t(i)] = i;
+    std::shuffle(pool.begin(), pool.end(), std::mt19937(7));
+    const int max_blocks = (900 + bs - 1) / bs;
+    std::vector<int32_t> tables(seqs.size() * max_blocks, 0), query_start{0}, pos, slots;
+    std::vector<float> q = randn(size_t(n_tokens * d), 21), k = randn(size_t(n_blocks * bs * d), 22),
+                       v = randn(size_t(n_blocks * bs * d), 23);
+    size_t next = 0;
+    for (size_t s = 0; s < seqs.size(); s++) {
+        for (int b = 0; b < (seqs[s].n_ctx + bs - 1) / bs; b++) tables[s * max_blocks + size_t(b)] = pool[next++];
+        for (int t = seqs[s].n_ctx - seqs[s].n_q; t < seqs[s].n_ctx; t++) pos.push_back(t);
+        query_start.push_back(query_start.back() + seqs[s].n_q);
+    }
+    CpuBackend be(1, 1e9);
+    Buffer Kc = from(be, k, {n_blocks * bs, d}), Vc = from(be, v, {n_blocks * bs, d}), Q = from(be, q, {n_tokens, d});
+    Buffer QS = ints(be, query_start), P = ints(be, pos), BT = be.alloc(DType::I32, {int64_t(seqs.size()), max_blocks});
+    be.copy_from_host(BT, tables.data());
+    const float scale = 1.0f / std::sqrt(float(d_head));
+    Buffer O1 = be.alloc(DType::F32, {n_tokens, d}), O3 = be.alloc(DType::F32, {n_tokens, d});
+    paged_attention_cpu(O1, Q, Kc, Vc, {QS, P, BT, bs}, n_heads, scale, 1);
+    paged_attention_cpu(O3, Q, Kc, Vc, {QS, P, BT, bs}, n_heads, scale, 3);
+    // A head's result does not depend on which thread computed it.
+    CHECK(std::memcmp(O1.tensor().f32(), O3.tensor().f32(), size_t(n_tokens * d) * 4) == 0);
+
+    int64_t row = 0;
+    for (size_t s = 0; s < seqs.size(); s++)
+        for (int t = seqs[s].n_ctx - seqs[s].n_q; t < seqs[s].n_ctx; t++, row++)
+            for (int h = 0; h < n_heads; h++) {
+                CAPTURE(s);
+                CAPTURE(t);
+                CAPTURE(h);
+                auto kv = [&](const std::vector<float>& c, int j, int e) {
+                    const int64_t slot = int64_t(tables[s * max_blocks + size_t(j / bs)]) * bs + j % bs;
+                    return double(c[size_t(slot * d + h * d_head + e)]);
+                };
+                std::vector<double> w(size_t(t + 1));
+                double m = -1e300, sum = 0;
+                for (int j = 0; j <= t; j++) {
+                    double dot = 0;
+                    for (int e = 0; e < d_head; e++) dot += double(q[size_t(row * d + h * d_head + e)]) * kv(k, j, e);
+                    m = std::max(m, w[size_t(j)] = dot * scale);
+                }
+                for (auto& x : w) sum += (x = std::exp(x - m));
+                for (int e = 0; e < d_head; e++) {
+                    double ref = 0;
+                    for (int j = 0; j <= t; j++) ref += w[size_t(j)] / sum * kv(v, j, e);
+                    CHECK(O1.tensor().f32()[row * d + h * d_head + e] == doctest::Approx(ref).epsilon(1e-4));
+                }
+            }
+
+    tables[3 * max_blocks + 5] = int32_t(n_blocks);  // one past the cache's last block
+    be.copy_from_host(BT, tables.data());
+    const std::string why = "sequence 3's block 5 is " + std::to_string(n_blocks) + ", outside the cache";
+    CHECK_THROWS_WITH(paged_attention_cpu(O1, Q, Kc, Vc, {QS, P, BT, bs}, n_heads, scale, 1),
+                      doctest::Contains(why.c_str()));
 }
