@@ -83,19 +83,29 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void attend_direct(
     }
 }
 
+// The gathered K and V and the scores of attend_gemm, kept from one sequence to the next.
+struct GemmScratch {
+    std::vector<float> k, v, score;
+};
+
 // A prompt's queries [q0, q0 + n_q) of one sequence: its context gathered into contiguous K and V, then per
 // tile of queries and per head score = scale · Q Kᵀ (one GEMM), a causal softmax per row, out = P V (another).
 void attend_gemm(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                 const int32_t* table, const int32_t* pos, int64_t q0, int64_t n_q, const Shape& sh, float scale) {
+                 const int32_t* table, const int32_t* pos, int64_t q0, int64_t n_q, const Shape& sh, float scale,
+                 GemmScratch& scratch) {
     const int64_t n_ctx = int64_t(pos[q0 + n_q - 1]) + 1, d_row = sh.d_row, d_head = sh.d_head, bs = sh.block_size;
-    std::vector<float> k(size_t(n_ctx * d_row)), v(size_t(n_ctx * d_row));
+    std::vector<float>& k = scratch.k;
+    std::vector<float>& v = scratch.v;
+    std::vector<float>& score = scratch.score;
+    k.resize(size_t(n_ctx * d_row));
+    v.resize(size_t(n_ctx * d_row));
     for (int64_t j = 0; j < n_ctx; j++) {
         const int64_t slot = int64_t(table[j / bs]) * bs + j % bs;
         std::memcpy(&k[size_t(j * d_row)], k_cache.f32() + slot * d_row, size_t(d_row) * 4);
         std::memcpy(&v[size_t(j * d_row)], v_cache.f32() + slot * d_row, size_t(d_row) * 4);
     }
     const int64_t tile = std::min<int64_t>(n_q, kQueryTile);
-    std::vector<float> score(size_t(tile * n_ctx));
+    score.resize(size_t(tile * n_ctx));
     for (int64_t i0 = 0; i0 < n_q; i0 += tile) {
         const int64_t n_t = std::min(tile, n_q - i0), n_keys = int64_t(pos[q0 + i0 + n_t - 1]) + 1;
         const float* qt = q.f32() + (q0 + i0) * d_row;
@@ -131,6 +141,7 @@ void paged_attention_cpu(const Tensor& out, const Tensor& q, const Tensor& k_cac
     const int32_t* pos = in.positions.i32();
     const int32_t* tables = in.block_tables.i32();
     std::vector<DirectQuery> direct;
+    GemmScratch scratch;
     for (int64_t s = 0; s < n_seqs; s++) {
         const int64_t q0 = qs[s], n_q = qs[s + 1] - q0;
         if (n_q == 0) continue;
@@ -144,7 +155,7 @@ void paged_attention_cpu(const Tensor& out, const Tensor& q, const Tensor& k_cac
                    " blocks");
         }
         if (n_q > kDirectQueries) {  // OpenBLAS threads these GEMMs itself: on this thread, one at a time
-            attend_gemm(out, q, k_cache, v_cache, tables + s * max_blocks, pos, q0, n_q, sh, scale);
+            attend_gemm(out, q, k_cache, v_cache, tables + s * max_blocks, pos, q0, n_q, sh, scale, scratch);
             continue;
         }
         for (int64_t t = q0; t < q0 + n_q; t++) direct.push_back({t, s, int64_t(pos[t]) + 1});

@@ -2,9 +2,10 @@
 // - a few queries (a decode step has one): each query reads its K and V rows straight from their blocks, one
 //   pass over each, all heads of a row at once;
 // - a prompt's queries: the context gathered once into contiguous K and V, and per head two OpenBLAS GEMMs
-//   for each tile of kQueryTile queries, scored against only the keys the tile's last query sees.
-// Sequences are shared out over the backend's threads, one thread to a sequence, so the result does not depend
-// on the thread count.
+//   for each tile of 128 queries, scored against only the keys the tile's last query sees (OpenBLAS threads
+//   them).
+// The direct queries' heads are shared out over the backend's threads; a head is computed the same way on any
+// of them, so the result does not depend on the thread count.
 #pragma once
 #include "backend/backend.h"
 
