@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include "backend/cpu_softmax.h"
@@ -134,7 +133,7 @@ struct DirectQuery {
 }  // namespace
 
 void paged_attention_cpu(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                         const AttentionInputs& in, int n_heads, float scale, int n_threads) {
+                         const AttentionInputs& in, int n_heads, float scale, WorkerPool& pool) {
     const Shape sh{n_heads, q.cols() / n_heads, q.cols(), in.block_size};
     const int64_t n_seqs = in.query_start.numel() - 1, max_blocks = in.block_tables.cols();
     const int32_t* qs = in.query_start.i32();
@@ -168,7 +167,7 @@ void paged_attention_cpu(const Tensor& out, const Tensor& q, const Tensor& k_cac
     int64_t total = 0;
     for (const DirectQuery& d : direct) total += d.n_see * n_heads;
     const int64_t n_parts =
-        std::clamp<int64_t>(total * sh.d_head * 2 / kDirectWorkPerThread, 1, std::max(1, n_threads));
+        std::clamp<int64_t>(total * sh.d_head * 2 / kDirectWorkPerThread, 1, pool.size());
     std::vector<int64_t> cut{0};  // part k: pairs [cut[k], cut[k + 1])
     for (int64_t p = 0, before = 0; p < n_pairs; p++) {  // before: the work of the pairs before p
         if (int64_t(cut.size()) < n_parts && before * n_parts >= total * int64_t(cut.size())) cut.push_back(p);
@@ -189,9 +188,7 @@ void paged_attention_cpu(const Tensor& out, const Tensor& q, const Tensor& k_cac
             p += h1 - h0;
         }
     };
-    std::vector<std::jthread> helpers;  // parts 1.., joined when they go out of scope
-    for (size_t k = 1; k + 1 < cut.size(); k++) helpers.emplace_back(run, cut[k], cut[k + 1]);
-    run(cut[0], cut[1]);
+    pool.run(int(cut.size()) - 1, [&](int k) { run(cut[size_t(k)], cut[size_t(k) + 1]); });
 }
 
 }  // namespace ls

@@ -8,6 +8,7 @@
 // of them, so the result does not depend on the thread count.
 #pragma once
 #include "backend/backend.h"
+#include "backend/worker_pool.h"
 
 namespace ls {
 
@@ -15,12 +16,12 @@ namespace ls {
 // longer prompt is cheaper through the GEMMs, which read K and V once for a whole tile of queries.
 constexpr int64_t kDirectQueries = 4;
 // Multiply-adds of direct-path work below which the caller's thread does it all: starting a thread costs tens
-// of µs. Above, one thread per kDirectWorkPerThread, up to n_threads.
+// of µs. Above, one thread per kDirectWorkPerThread, up to the pool's size.
 constexpr int64_t kDirectWorkPerThread = int64_t(1) << 20;
 
 // out, q: [n_tokens, n_heads · d_head]; k_cache, v_cache: [n_slots, n_heads · d_head]. in: the sequences' query
-// rows, positions and block tables. n_threads: threads to share the sequences out over (the caller's among them).
+// rows, positions and block tables. pool: the threads to share the direct queries' heads over.
 void paged_attention_cpu(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                         const AttentionInputs& in, int n_heads, float scale, int n_threads);
+                         const AttentionInputs& in, int n_heads, float scale, WorkerPool& pool);
 
 }  // namespace ls

@@ -22,7 +22,7 @@ void expect_f32(const Tensor& t, const char* what) {
 }  // namespace
 
 CpuBackend::CpuBackend(int n_threads, double total_memory)
-    : n_threads_(std::max(1, n_threads)), total_memory_(total_memory) {
+    : n_threads_(std::max(1, n_threads)), pool_(n_threads_), total_memory_(total_memory) {
     // Several ranks share a node's cores: each rank's BLAS gets its share, or the ranks fight over them.
     openblas_set_num_threads(n_threads_);
 }
@@ -209,7 +209,7 @@ void CpuBackend::write_kv(const Tensor& k_cache, const Tensor& v_cache, const Te
 
 void CpuBackend::attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                            const AttentionInputs& in, int n_heads_local, float scale) {
-    paged_attention_cpu(out, q, k_cache, v_cache, in, n_heads_local, scale, n_threads_);
+    paged_attention_cpu(out, q, k_cache, v_cache, in, n_heads_local, scale, pool_);
 }
 
 void CpuBackend::convert(const Tensor& y, const Tensor& x) {

@@ -2,6 +2,7 @@
 // reference the CUDA backend is tested against, and what runs on machines without a GPU.
 #pragma once
 #include "backend/backend.h"
+#include "backend/worker_pool.h"
 
 namespace ls {
 
@@ -41,6 +42,7 @@ public:
 
 private:
     int n_threads_;
+    WorkerPool pool_;  // attention's threads; OpenBLAS has its own
     double total_memory_;
     MemoryUsage usage_;
 };

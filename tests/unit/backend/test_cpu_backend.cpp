@@ -218,8 +218,9 @@ TEST_CASE("cpu backend: attention of decodes, short chunks and a prompt in one b
     be.copy_from_host(BT, tables.data());
     const float scale = 1.0f / std::sqrt(float(d_head));
     Buffer O1 = be.alloc(DType::F32, {n_tokens, d}), O3 = be.alloc(DType::F32, {n_tokens, d});
-    paged_attention_cpu(O1, Q, Kc, Vc, {QS, P, BT, bs}, n_heads, scale, 1);
-    paged_attention_cpu(O3, Q, Kc, Vc, {QS, P, BT, bs}, n_heads, scale, 3);
+    WorkerPool one(1), three(3);
+    paged_attention_cpu(O1, Q, Kc, Vc, {QS, P, BT, bs}, n_heads, scale, one);
+    paged_attention_cpu(O3, Q, Kc, Vc, {QS, P, BT, bs}, n_heads, scale, three);
     // A head's result does not depend on which thread computed it.
     CHECK(std::memcmp(O1.tensor().f32(), O3.tensor().f32(), size_t(n_tokens * d) * 4) == 0);
 
@@ -252,6 +253,6 @@ TEST_CASE("cpu backend: attention of decodes, short chunks and a prompt in one b
     tables[3 * max_blocks + 5] = int32_t(n_blocks);  // one past the cache's last block
     be.copy_from_host(BT, tables.data());
     const std::string why = "sequence 3's block 5 is " + std::to_string(n_blocks) + ", outside the cache";
-    CHECK_THROWS_WITH(paged_attention_cpu(O1, Q, Kc, Vc, {QS, P, BT, bs}, n_heads, scale, 1),
+    CHECK_THROWS_WITH(paged_attention_cpu(O1, Q, Kc, Vc, {QS, P, BT, bs}, n_heads, scale, one),
                       doctest::Contains(why.c_str()));
 }
