@@ -166,8 +166,7 @@ void paged_attention_cpu(const Tensor& out, const Tensor& q, const Tensor& k_cac
     const int64_t n_pairs = int64_t(direct.size()) * n_heads;
     int64_t total = 0;
     for (const DirectQuery& d : direct) total += d.n_see * n_heads;
-    const int64_t n_parts =
-        std::clamp<int64_t>(total * sh.d_head * 2 / kDirectWorkPerThread, 1, pool.size());
+    const int64_t n_parts = std::clamp<int64_t>(total * sh.d_head * 2 / kDirectWorkPerThread, 1, pool.size());
     std::vector<int64_t> cut{0};  // part k: pairs [cut[k], cut[k + 1])
     for (int64_t p = 0, before = 0; p < n_pairs; p++) {  // before: the work of the pairs before p
         if (int64_t(cut.size()) < n_parts && before * n_parts >= total * int64_t(cut.size())) cut.push_back(p);
