@@ -15,8 +15,8 @@ namespace ls {
 // Queries per sequence up to which the direct path is taken: a decode step's one, and a short chunk's few. A
 // longer prompt is cheaper through the GEMMs, which read K and V once for a whole tile of queries.
 constexpr int64_t kDirectQueries = 4;
-// Multiply-adds of direct-path work below which the caller's thread does it all: starting a thread costs tens
-// of µs. Above, one thread per kDirectWorkPerThread, up to the pool's size.
+// Multiply-adds of direct-path work below which the caller's thread does it all: waking a pool worker costs
+// tens of µs. Above, one thread per kDirectWorkPerThread, up to the pool's size.
 constexpr int64_t kDirectWorkPerThread = int64_t(1) << 20;
 
 // out, q: [n_tokens, n_heads · d_head]; k_cache, v_cache: [n_slots, n_heads · d_head]. in: the sequences' query
