@@ -16,21 +16,25 @@ namespace {
 // Rows of a prefill's queries scored at once: small enough that a causal tile wastes few masked scores,
 // large enough for the GEMMs to run at speed.
 constexpr int64_t kQueryTile = 128;
-constexpr int kLanes = 16;  // one AVX-512 register of floats, two AVX2 ones
 
 struct Shape {
     int64_t n_heads, d_head, d_row, block_size;
 };
 
-// GCC's vector types: kLanes floats, one register on AVX-512, split by the compiler on narrower ones. A dot
-// product's lanes are summed as a tree of shuffles, not by kLanes dependent adds through memory, which is what
-// -O2 makes of a float[kLanes] and what cost a score more than its multiplies.
+// The cache row of a sequence's token j: its block from the table, then its place in the block.
+inline int64_t slot_of(const int32_t* table, int64_t j, int64_t block_size) {
+    return int64_t(table[j / block_size]) * block_size + j % block_size;
+}
+
+// GCC's vector types: kCpuLanes floats, one register on AVX-512, split by the compiler on narrower ones. A
+// dot product's lanes are summed as a tree of shuffles, not by kCpuLanes dependent adds through memory, which
+// is what -O2 makes of a float[kCpuLanes] and what cost a score more than its multiplies.
 // (GCC notes that passing such a vector by value differs between instruction sets: these helpers are inlined
 // into each clone, never called across that boundary.)
 #pragma GCC diagnostic ignored "-Wpsabi"
-using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
-using Half = float __attribute__((vector_size(kLanes / 2 * sizeof(float))));
-using Quarter = float __attribute__((vector_size(kLanes / 4 * sizeof(float))));
+using Lanes = float __attribute__((vector_size(kCpuLanes * sizeof(float))));
+using Half = float __attribute__((vector_size(kCpuLanes / 2 * sizeof(float))));
+using Quarter = float __attribute__((vector_size(kCpuLanes / 4 * sizeof(float))));
 
 inline Lanes load(const float* p) {
     Lanes v;
@@ -48,7 +52,7 @@ inline float sum_lanes(Lanes v) {
 inline float dot(const float* a, const float* b, int64_t n) {
     Lanes acc = {};
     int64_t e = 0;
-    for (; e + kLanes <= n; e += kLanes) acc += load(a + e) * load(b + e);
+    for (; e + kCpuLanes <= n; e += kCpuLanes) acc += load(a + e) * load(b + e);
     float s = sum_lanes(acc);
     for (; e < n; e++) s += a[e] * b[e];
     return s;
@@ -56,8 +60,8 @@ inline float dot(const float* a, const float* b, int64_t n) {
 
 inline void axpy(float* __restrict y, float a, const float* __restrict x, int64_t n) {
     int64_t e = 0;
-    for (; e + kLanes <= n; e += kLanes)
-        for (int l = 0; l < kLanes; l++) y[e + l] += a * x[e + l];
+    for (; e + kCpuLanes <= n; e += kCpuLanes)
+        for (int l = 0; l < kCpuLanes; l++) y[e + l] += a * x[e + l];
     for (; e < n; e++) y[e] += a * x[e];
 }
 
@@ -68,8 +72,8 @@ inline void axpy(float* __restrict y, float a, const float* __restrict x, int64_
 __attribute__((target_clones("avx512f", "avx2", "default"))) void attend_direct(
     float* out, const float* q_scaled, const float* k_cache, const float* v_cache, const int32_t* table,
     int64_t n_see, int64_t h0, int64_t h1, const Shape& sh, float* score) {
-    const int64_t nh = h1 - h0, off = h0 * sh.d_head, dh = sh.d_head, bs = sh.block_size;
-    auto row = [&](int64_t j) { return (int64_t(table[j / bs]) * bs + j % bs) * sh.d_row + off; };
+    const int64_t nh = h1 - h0, off = h0 * sh.d_head, dh = sh.d_head;
+    auto row = [&](int64_t j) { return slot_of(table, j, sh.block_size) * sh.d_row + off; };
     for (int64_t j = 0; j < n_see; j++) {
         const float* kr = k_cache + row(j);
         for (int64_t h = 0; h < nh; h++) score[h * n_see + j] = dot(q_scaled + h * dh, kr + h * dh, dh);
@@ -92,14 +96,14 @@ struct GemmScratch {
 void attend_gemm(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                  const int32_t* table, const int32_t* pos, int64_t q0, int64_t n_q, const Shape& sh, float scale,
                  GemmScratch& scratch) {
-    const int64_t n_ctx = int64_t(pos[q0 + n_q - 1]) + 1, d_row = sh.d_row, d_head = sh.d_head, bs = sh.block_size;
+    const int64_t n_ctx = int64_t(pos[q0 + n_q - 1]) + 1, d_row = sh.d_row, d_head = sh.d_head;
     std::vector<float>& k = scratch.k;
     std::vector<float>& v = scratch.v;
     std::vector<float>& score = scratch.score;
     k.resize(size_t(n_ctx * d_row));
     v.resize(size_t(n_ctx * d_row));
     for (int64_t j = 0; j < n_ctx; j++) {
-        const int64_t slot = int64_t(table[j / bs]) * bs + j % bs;
+        const int64_t slot = slot_of(table, j, sh.block_size);
         std::memcpy(&k[size_t(j * d_row)], k_cache.f32() + slot * d_row, size_t(d_row) * 4);
         std::memcpy(&v[size_t(j * d_row)], v_cache.f32() + slot * d_row, size_t(d_row) * 4);
     }

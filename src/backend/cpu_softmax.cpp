@@ -8,13 +8,12 @@ namespace ls {
 
 namespace {
 
-constexpr int kLanes = 16;  // one AVX-512 register of floats, two AVX2 ones
 
 // x = k·ln 2 + r with k = round(x / ln 2), |r| <= ln 2 / 2; exp(x) = 2^k · exp(r). ln 2 is split in two (Cody and
 // Waite) so that k·ln2_hi is exact and r keeps its digits; exp(r) by the minimax polynomial of Cephes' expf
 // (Moshier), 2^k by writing k + 127 into the exponent bits. Below -87 it is 0 (std::exp gives denormals down
 // to -103.9): 2^k stays a normal float, and such a weight is nothing beside the row maximum's 1. Branch-free
-// and inlined, so that the loops below vectorise; each runs in blocks of kLanes and a scalar tail, because
+// and inlined, so that the loops below vectorise; each runs in blocks of kCpuLanes and a scalar tail, because
 // -O2's cost model vectorises only loops without a remainder.
 inline float exp_le0(float x) {
     constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
@@ -41,25 +40,25 @@ float exp_nonpositive(float x) { return exp_le0(x); }
 // One clone per instruction set, picked when the program loads (the binary targets any x86-64).
 __attribute__((target_clones("avx512f", "avx2", "default"))) void softmax_inplace(float* row, int64_t n) {
     if (n <= 0) return;
-    float lane[kLanes];
+    float lane[kCpuLanes];
     for (float& l : lane) l = -std::numeric_limits<float>::infinity();
     int64_t j = 0;
-    for (; j + kLanes <= n; j += kLanes)
-        for (int l = 0; l < kLanes; l++) lane[l] = row[j + l] > lane[l] ? row[j + l] : lane[l];
+    for (; j + kCpuLanes <= n; j += kCpuLanes)
+        for (int l = 0; l < kCpuLanes; l++) lane[l] = row[j + l] > lane[l] ? row[j + l] : lane[l];
     float m = -std::numeric_limits<float>::infinity();
     for (; j < n; j++) m = row[j] > m ? row[j] : m;
     for (float l : lane) m = l > m ? l : m;
 
     for (float& l : lane) l = 0.0f;
-    for (j = 0; j + kLanes <= n; j += kLanes)
-        for (int l = 0; l < kLanes; l++) lane[l] += (row[j + l] = exp_le0(row[j + l] - m));
+    for (j = 0; j + kCpuLanes <= n; j += kCpuLanes)
+        for (int l = 0; l < kCpuLanes; l++) lane[l] += (row[j + l] = exp_le0(row[j + l] - m));
     float sum = 0.0f;
     for (; j < n; j++) sum += (row[j] = exp_le0(row[j] - m));
     for (float l : lane) sum += l;
 
     const float inv = 1.0f / sum;
-    for (j = 0; j + kLanes <= n; j += kLanes)
-        for (int l = 0; l < kLanes; l++) row[j + l] *= inv;
+    for (j = 0; j + kCpuLanes <= n; j += kCpuLanes)
+        for (int l = 0; l < kCpuLanes; l++) row[j + l] *= inv;
     for (; j < n; j++) row[j] *= inv;
 }
 

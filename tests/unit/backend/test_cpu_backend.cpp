@@ -133,6 +133,23 @@ TEST_CASE("cpu backend: residual add fused with the next norm is exactly the two
 }
 
 namespace {
+// One query head's causal attention over keys 0..n_keys-1 in double precision: softmax(scale · q · k_j) · v_j.
+// key(j, e), value(j, e): element e of the head's key and value j.
+template <class Key, class Value>
+std::vector<double> dense_attention(const float* q, int n_keys, int d_head, double scale, Key key, Value value) {
+    std::vector<double> w(static_cast<size_t>(n_keys)), out(static_cast<size_t>(d_head), 0.0);
+    double m = -1e300, sum = 0;
+    for (int j = 0; j < n_keys; j++) {
+        double dot = 0;
+        for (int e = 0; e < d_head; e++) dot += double(q[e]) * key(j, e);
+        m = std::max(m, w[size_t(j)] = dot * scale);
+    }
+    for (auto& x : w) sum += (x = std::exp(x - m));
+    for (int e = 0; e < d_head; e++)
+        for (int j = 0; j < n_keys; j++) out[size_t(e)] += w[size_t(j)] / sum * value(j, e);
+    return out;
+}
+
 // Attention of the queries at positions [first, n) of one sequence of n tokens whose K/V sit in the blocks of
 // `table` (bs tokens each, scattered over a cache of table.size() + 1 blocks), against a dense double reference.
 void check_paged_attention(int n, int first, const std::vector<int32_t>& table) {
@@ -154,20 +171,12 @@ void check_paged_attention(int n, int first, const std::vector<int32_t>& table) 
     be.attention(O, Q.tensor().slice_rows(first, n), Kc, Vc, {QS, P, BT, bs}, n_heads, scale);
     for (int t = first; t < n; t++)
         for (int h = 0; h < n_heads; h++) {
-            std::vector<double> w(size_t(t + 1));
-            double m = -1e30, sum = 0;
-            for (int j = 0; j <= t; j++) {
-                double dot = 0;
-                for (int e = 0; e < d_head; e++) dot += double(q[size_t(t * d + h * d_head + e)]) * k[size_t(j * d + h * d_head + e)];
-                w[size_t(j)] = dot * scale;
-                m = std::max(m, w[size_t(j)]);
-            }
-            for (auto& x : w) sum += (x = std::exp(x - m));
-            for (int e = 0; e < d_head; e++) {
-                double ref = 0;
-                for (int j = 0; j <= t; j++) ref += w[size_t(j)] / sum * v[size_t(j * d + h * d_head + e)];
-                CHECK(O.tensor().f32()[(t - first) * d + h * d_head + e] == doctest::Approx(ref).epsilon(1e-4));
-            }
+            auto at = [&](const std::vector<float>& c) {
+                return [&c, h, d](int j, int e) { return double(c[size_t(j * d + h * d_head + e)]); };
+            };
+            const auto ref = dense_attention(&q[size_t(t * d + h * d_head)], t + 1, d_head, scale, at(k), at(v));
+            const float* out = O.tensor().f32() + (t - first) * d + h * d_head;
+            for (int e = 0; e < d_head; e++) CHECK(out[e] == doctest::Approx(ref[size_t(e)]).epsilon(1e-4));
         }
 }
 }  // namespace
@@ -231,23 +240,16 @@ TEST_CASE("cpu backend: attention of decodes, short chunks and a prompt in one b
                 CAPTURE(s);
                 CAPTURE(t);
                 CAPTURE(h);
-                auto kv = [&](const std::vector<float>& c, int j, int e) {
-                    const int64_t slot = int64_t(tables[s * max_blocks + size_t(j / bs)]) * bs + j % bs;
-                    return double(c[size_t(slot * d + h * d_head + e)]);
+                auto at = [&](const std::vector<float>& c) {  // through the sequence's block table
+                    return [&, h](int j, int e) {
+                        const int64_t slot = int64_t(tables[s * max_blocks + size_t(j / bs)]) * bs + j % bs;
+                        return double(c[size_t(slot * d + h * d_head + e)]);
+                    };
                 };
-                std::vector<double> w(size_t(t + 1));
-                double m = -1e300, sum = 0;
-                for (int j = 0; j <= t; j++) {
-                    double dot = 0;
-                    for (int e = 0; e < d_head; e++) dot += double(q[size_t(row * d + h * d_head + e)]) * kv(k, j, e);
-                    m = std::max(m, w[size_t(j)] = dot * scale);
-                }
-                for (auto& x : w) sum += (x = std::exp(x - m));
-                for (int e = 0; e < d_head; e++) {
-                    double ref = 0;
-                    for (int j = 0; j <= t; j++) ref += w[size_t(j)] / sum * kv(v, j, e);
-                    CHECK(O1.tensor().f32()[row * d + h * d_head + e] == doctest::Approx(ref).epsilon(1e-4));
-                }
+                const auto ref =
+                    dense_attention(&q[size_t(row * d + h * d_head)], t + 1, d_head, scale, at(k), at(v));
+                for (int e = 0; e < d_head; e++)
+                    CHECK(O1.tensor().f32()[row * d + h * d_head + e] == doctest::Approx(ref[size_t(e)]).epsilon(1e-4));
             }
 
     tables[3 * max_blocks + 5] = int32_t(n_blocks);  // one past the cache's last block
