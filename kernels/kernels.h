@@ -65,11 +65,26 @@ struct PagedAttentionShape {
 // Token t of sequence s attends to positions 0..positions[t] of s, position j at slot
 // block_tables[s][j / block_size] · block_size + j % block_size. Rows outside [query_start[0],
 // query_start[n_seqs]) (graph padding) are left as they are. A batch of one query per sequence
-// (n_tokens == n_seqs) takes the decode kernel (one block per (sequence, head), warps split the context); any
-// other the prefill kernel (one warp per (token, head)). Both are correct for any batch.
+// (n_tokens == n_seqs) takes the decode kernel (one block per (sequence, head) and range of its context, warps
+// splitting that range); any other the prefill kernel (one warp per (token, head)). Both are correct for any
+// batch. A decode context of n keys is cut into min(splits.max, ceil(n / splits.min_keys)) ranges; more than
+// one needs `partials` (decode_partials_floats(shape, splits.max) device floats, scratch) and a second kernel
+// combines them.
+constexpr int kMaxDecodeSplits = 32;
+struct DecodeSplits {
+    int max = 1;           // ranges of one context at most: the launch's third grid dimension
+    int64_t min_keys = 1;  // keys per range at least (fewer ranges for a shorter context)
+};
 void paged_attention(void* out, const void* q, const void* k_cache, const void* v_cache, const int32_t* query_start,
                      const int32_t* positions, const int32_t* block_tables, DType dtype,
-                     const PagedAttentionShape& shape, float scale, cudaStream_t stream);
+                     const PagedAttentionShape& shape, float scale, DecodeSplits splits, float* partials,
+                     cudaStream_t stream);
+// The splits for a GPU of n_sm SMs: none for a batch that is not decode, or that already has two (sequence,
+// head) blocks per SM, or whose tables hold at most 512 keys; else enough for two blocks per SM, at most one
+// per 512 keys the tables hold and kMaxDecodeSplits, and each context cut by its own length (512 keys a range).
+// Depends on the shape only, not the positions, so a captured graph keeps a valid choice.
+DecodeSplits decode_splits(const PagedAttentionShape& shape, int n_sm);
+int64_t decode_partials_floats(const PagedAttentionShape& shape, int max_splits);  // 0 when max_splits == 1
 
 // --- sampling.cu ---
 // Greedy sampling on the device. For each of n_rows rows of logits (row stride `stride`, columns [0, n_cols)):

@@ -5,6 +5,12 @@
 // Decode (and prefill with d_head > 128): per warp, lane L holds elements L, L+32, ... of the head (≤ 8 each:
 // d_head ≤ 256). The warp takes 32 keys at a time, their K/V loads in flight together (see attend); K/V rows
 // of a head are contiguous, so a warp's loads are coalesced.
+// Split decode (flash-decoding; vLLM's paged_attention_v2): a block per (sequence, head) is 32 blocks for one
+// sequence of a 32-head model, a quarter of an H100's SMs, each reading its whole context. With splits the
+// context's tiles are cut into contiguous ranges, a block each; a block leaves its range's running state (max,
+// sum, unnormalised output) in `partials`, and combine_splits_kernel rescales them to one max and divides once,
+// the same algebra as the warps of a block. How many ranges a context takes is decided on the device from its
+// length (n_ranges), so a CUDA graph launched for the longest context still reads a short one in one block.
 // Prefill (d_head ≤ 128): FlashAttention's tiling. A block takes up to 16 queries of one sequence and one head;
 // it stages 32 keys at a time of K and V in shared memory, read once for all its queries (a warp per query
 // read them once per query), and a lane scores one key of the tile, so a tile costs a query two warp
@@ -24,6 +30,14 @@ constexpr int kTiledWarps = 4;
 constexpr int kTileKeys = kWarp;  // keys staged at a time: one per lane
 constexpr int kTiledPerLane = 4;  // output elements a lane holds: d_head ≤ 128
 constexpr int kTiledMaxDHead = kTiledPerLane * kWarp;
+constexpr int64_t kSplitKeys = 2 * kDecodeWarps * kWarp;  // fewest keys worth a split: two tiles for each warp
+constexpr int kCombineThreads = 128;
+
+// The ranges a context of n keys is cut into: one per min_keys, at most max.
+__host__ __device__ __forceinline__ int64_t n_ranges(int64_t n, const DecodeSplits& sp) {
+    const int64_t by_keys = ceil_div(n, sp.min_keys);
+    return by_keys < sp.max ? (by_keys < 1 ? 1 : by_keys) : sp.max;
+}
 
 // k_cache, v_cache: [n_slots, d_row]; k, v: [n_tokens, d_row]; slot_mapping: [n_tokens].
 template <class T>
@@ -117,28 +131,38 @@ __device__ __forceinline__ int64_t n_visible(int32_t pos, const PagedAttentionSh
     return n < sh.max_blocks * sh.block_size ? n : sh.max_blocks * sh.block_size;
 }
 
-// grid (n_seqs, n_heads), kDecodeWarps warps; dynamic smem: kDecodeWarps · (d_head + 2) floats.
+// grid (n_seqs, n_heads, sp.max), kDecodeWarps warps; dynamic smem: kDecodeWarps · (d_head + 2) floats.
 // out, q: [n_tokens, d_row]; query_start: [n_seqs + 1]; positions: [n_tokens]; block_tables: [n_seqs, max_blocks].
+// A token whose context is one range: block 0 writes out. Otherwise block z < n_ranges writes its range's
+// partial of token t and head h to partials[(t · n_heads + h) · sp.max + z]: (m, l, unnormalised
+// output[d_head]), d_head + 2 floats; blocks past n_ranges have nothing to do.
 template <class T>
-__global__ void decode_kernel(T* out, const T* q, const T* k_cache, const T* v_cache, const int32_t* query_start,
-                              const int32_t* positions, const int32_t* block_tables, PagedAttentionShape sh,
-                              float scale) {
+__global__ void decode_kernel(T* out, float* partials, const T* q, const T* k_cache, const T* v_cache,
+                              const int32_t* query_start, const int32_t* positions, const int32_t* block_tables,
+                              PagedAttentionShape sh, float scale, DecodeSplits sp) {
     extern __shared__ float smem[];
     float* s_m = smem;                    // [kDecodeWarps]
     float* s_l = s_m + kDecodeWarps;      // [kDecodeWarps]
     float* s_acc = s_l + kDecodeWarps;    // [kDecodeWarps, d_head]
     const int64_t s = blockIdx.x, head = int64_t(blockIdx.y) * sh.d_head, d_row = sh.n_heads * sh.d_head;
+    const int64_t split = blockIdx.z;
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int32_t* table = block_tables + s * sh.max_blocks;
     // Normally one query; a sequence with several (a mixed batch that happens to have n_tokens == n_seqs) is
     // still right, one query after the other.
     for (int64_t t = query_start[s]; t < query_start[s + 1]; t++) {
+        const int64_t n = n_visible(positions[t], sh), splits = n_ranges(n, sp);
+        if (split >= splits) continue;  // uniform in the block
         float qv[kMaxPerLane];
         load_query(qv, q + t * d_row + head, sh.d_head, scale);
         Softmax st;
-        // Warp w takes the tiles w, w + kDecodeWarps, ... of the context.
-        attend(st, qv, k_cache, v_cache, table, int64_t(warp) * kWarp, n_visible(positions[t], sh),
-               int64_t(kDecodeWarps) * kWarp, sh, head);
+        // This block's tiles: [first, last) of the context's, the ranges differing by at most one tile (more
+        // ranges than tiles leave some empty). Warp w takes the tiles first + w, first + w + kDecodeWarps, ...
+        const int64_t tiles = ceil_div(n, kWarp);
+        const int64_t first = tiles * split / splits, last = tiles * (split + 1) / splits;
+        const int64_t end = last * kWarp < n ? last * kWarp : n;
+        attend(st, qv, k_cache, v_cache, table, (first + warp) * kWarp, end, int64_t(kDecodeWarps) * kWarp, sh,
+               head);
         if (lane == 0) {
             s_m[warp] = st.m;
             s_l[warp] = st.l;
@@ -153,13 +177,48 @@ __global__ void decode_kernel(T* out, const T* q, const T* k_cache, const T* v_c
         for (int w = 0; w < kDecodeWarps; w++) m = fmaxf(m, s_m[w]);
         float l = 0.0f;
         for (int w = 0; w < kDecodeWarps; w++) l += s_m[w] == -INFINITY ? 0.0f : s_l[w] * expf(s_m[w] - m);
+        float* part = splits == 1 ? nullptr
+                                  : partials + ((t * sh.n_heads + blockIdx.y) * sp.max + split) * (sh.d_head + 2);
+        if (part && threadIdx.x == 0) {
+            part[0] = m;
+            part[1] = l;
+        }
         for (int64_t e = threadIdx.x; e < sh.d_head; e += blockDim.x) {
             float o = 0.0f;
             for (int w = 0; w < kDecodeWarps; w++)
                 if (s_m[w] != -INFINITY) o += s_acc[w * sh.d_head + e] * expf(s_m[w] - m);
-            out[t * d_row + head + e] = from_f32<T>(l > 0.0f ? o / l : 0.0f);
+            if (part) part[2 + e] = o;
+            else out[t * d_row + head + e] = from_f32<T>(l > 0.0f ? o / l : 0.0f);
         }
         __syncthreads();  // smem is rewritten by the next query
+    }
+}
+
+// grid (n_tokens, n_heads), kCombineThreads threads: out row t, head h from its n_ranges partials (decode_kernel).
+// Rows outside [query_start[0], query_start[n_seqs]) have no partials and are left as they are, and a row of
+// one range was written by decode_kernel.
+template <class T>
+__global__ void combine_splits_kernel(T* out, const float* partials, const int32_t* query_start,
+                                      const int32_t* positions, PagedAttentionShape sh, DecodeSplits sp) {
+    const int64_t t = blockIdx.x, d = sh.d_head;
+    if (t < query_start[0] || t >= query_start[sh.n_seqs]) return;
+    const int64_t splits = n_ranges(n_visible(positions[t], sh), sp);
+    if (splits == 1) return;
+    const float* part = partials + (t * sh.n_heads + blockIdx.y) * sp.max * (d + 2);
+    float m = -INFINITY;
+    for (int z = 0; z < splits; z++) m = fmaxf(m, part[z * (d + 2)]);
+    float l = 0.0f;
+    for (int z = 0; z < splits; z++) {
+        const float mz = part[z * (d + 2)];
+        l += mz == -INFINITY ? 0.0f : part[z * (d + 2) + 1] * expf(mz - m);
+    }
+    for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
+        float o = 0.0f;
+        for (int z = 0; z < splits; z++) {
+            const float mz = part[z * (d + 2)];
+            if (mz != -INFINITY) o += part[z * (d + 2) + 2 + e] * expf(mz - m);
+        }
+        out[t * sh.n_heads * d + int64_t(blockIdx.y) * d + e] = from_f32<T>(l > 0.0f ? o / l : 0.0f);
     }
 }
 
@@ -319,9 +378,25 @@ void write_kv(void* k_cache, void* v_cache, const void* k, const void* v, const 
     LAUNCH_CHECK();
 }
 
+DecodeSplits decode_splits(const PagedAttentionShape& shape, int n_sm) {
+    if (shape.n_tokens != shape.n_seqs || shape.n_seqs <= 0 || shape.n_heads <= 0) return {};
+    // Enough blocks for two per SM; no more ranges than the longest context the tables can hold has kSplitKeys
+    // (so an eager step of short contexts launches no combine kernel; a graph's tables are as wide as
+    // --max-model-len allows, and n_ranges cuts each context by its own length).
+    const int64_t by_sms = ceil_div(2 * int64_t(n_sm), shape.n_seqs * shape.n_heads);
+    const int64_t by_keys = ceil_div(shape.max_blocks * shape.block_size, kSplitKeys);
+    const int64_t splits = by_sms < by_keys ? by_sms : by_keys;
+    return {int(splits < 1 ? 1 : splits > kMaxDecodeSplits ? kMaxDecodeSplits : splits), kSplitKeys};
+}
+
+int64_t decode_partials_floats(const PagedAttentionShape& shape, int max_splits) {
+    return max_splits > 1 ? shape.n_tokens * shape.n_heads * max_splits * (shape.d_head + 2) : 0;
+}
+
 void paged_attention(void* out, const void* q, const void* k_cache, const void* v_cache, const int32_t* query_start,
                      const int32_t* positions, const int32_t* block_tables, DType dtype,
-                     const PagedAttentionShape& shape, float scale, cudaStream_t stream) {
+                     const PagedAttentionShape& shape, float scale, DecodeSplits splits, float* partials,
+                     cudaStream_t stream) {
     if (shape.n_tokens == 0 || shape.n_seqs == 0) return;
     ENSURE(shape.d_head > 0 && shape.d_head <= kMaxDHead, "kernels::paged_attention: d_head ", shape.d_head,
            " (supported: 1..", kMaxDHead, ")");
@@ -329,6 +404,10 @@ void paged_attention(void* out, const void* q, const void* k_cache, const void* 
            ", ", shape.max_blocks, " blocks per sequence");
     ENSURE(shape.n_heads > 0 && shape.n_heads <= 65535, "kernels::paged_attention: ", shape.n_heads, " heads");
     const bool decode = shape.n_tokens == shape.n_seqs;
+    ENSURE(splits.max >= 1 && splits.max <= kMaxDecodeSplits && splits.min_keys >= 1 &&
+               (splits.max == 1 || (decode && partials)),
+           "kernels::paged_attention: ", splits.max, " splits of at least ", splits.min_keys, " keys (1..",
+           kMaxDecodeSplits, " splits of at least 1 key, more than 1 only for a decode batch, with partials)");
     dispatch_float(dtype, "paged_attention", [&](auto tag) {
         using T = typename decltype(tag)::type;
         auto* o = static_cast<T*>(out);
@@ -336,10 +415,17 @@ void paged_attention(void* out, const void* q, const void* k_cache, const void* 
         auto* kc = static_cast<const T*>(k_cache);
         auto* vc = static_cast<const T*>(v_cache);
         if (decode) {
-            const dim3 grid(unsigned(shape.n_seqs), unsigned(shape.n_heads));
+            const dim3 grid(unsigned(shape.n_seqs), unsigned(shape.n_heads), unsigned(splits.max));
             const size_t smem = size_t(kDecodeWarps) * size_t(shape.d_head + 2) * sizeof(float);
-            decode_kernel<T><<<grid, kDecodeWarps * kWarp, smem, stream>>>(o, qt, kc, vc, query_start, positions,
-                                                                           block_tables, shape, scale);
+            decode_kernel<T><<<grid, kDecodeWarps * kWarp, smem, stream>>>(o, partials, qt, kc, vc, query_start,
+                                                                           positions, block_tables, shape, scale,
+                                                                           splits);
+            if (splits.max > 1) {
+                LAUNCH_CHECK();
+                const dim3 rows(unsigned(shape.n_tokens), unsigned(shape.n_heads));
+                combine_splits_kernel<T><<<rows, kCombineThreads, 0, stream>>>(o, partials, query_start, positions,
+                                                                               shape, splits);
+            }
         } else if (shape.d_head <= kTiledMaxDHead) {
             const dim3 grid(unsigned(max_query_tiles(shape.n_tokens, shape.n_seqs)), unsigned(shape.n_heads));
             const size_t smem = (size_t(2 * kTileKeys) * size_t(shape.d_head + 1) +

@@ -3,6 +3,8 @@
 # `lockstep make-model`), run in fp16 on one GPU:
 #   - decode inter-token latency at batch 1 (128 prompt tokens, 128 generated), CUDA graphs and eager;
 #   - throughput of 32 requests (128 in, 128 out each), all at once, CUDA graphs;
+#   - decode ITL at batch 1 at a long context (1920 prompt tokens, 128 generated: the model's 2048 positions),
+#     with the decode attention split over the SMs as the backend chooses, and unsplit (LOCKSTEP_DECODE_SPLITS=1);
 #   - the yardsticks of scripts/gpu_floor_and_hf.py on the same GPU: the HBM floor (weight bytes ÷ the device
 #     copy bandwidth torch measures) and Hugging Face transformers' generate() on the same checkpoint;
 #   - where the forward time goes, op by op (--profile-ops: CUDA events around each op, eager), at 1 and 32;
@@ -29,7 +31,7 @@ nvidia-smi --query-gpu=name,pci.bus_id,memory.total,driver_version --format=csv 
 failed=()
 run() { local name=$1 sub=$2; shift 2
   local cmd=(scripts/mpirun.sh -np 1 "$bin" "$sub" --model "$model" --device "$device" --dtype "$dtype" "$@")
-  echo "\$ ${cmd[*]}" | tee "$out/$name.log"
+  echo "\$ ${LOCKSTEP_DECODE_SPLITS:+LOCKSTEP_DECODE_SPLITS=$LOCKSTEP_DECODE_SPLITS }${cmd[*]}" | tee "$out/$name.log"
   "${cmd[@]}" 2>>"$out/$name.log" | tee -a "$out/$name.log"
   [ "${PIPESTATUS[0]}" = 0 ] || { failed+=("$name"); tail -5 "$out/$name.log"; }
 }
@@ -42,6 +44,8 @@ for rep in 1 2; do
   bench "batch1-eager-$rep" --num-prompts 1 --input-len 128 --output-len 128 --enforce-eager
   bench "batch32-graphs-$rep" --num-prompts 32 --input-len 128 --output-len 128
 done
+bench batch1-long-graphs --num-prompts 1 --input-len 1920 --output-len 128
+LOCKSTEP_DECODE_SPLITS=1 bench batch1-long-nosplit --num-prompts 1 --input-len 1920 --output-len 128
 # Where a step's time goes: every op timed by CUDA events (eager), read back by `lockstep report`.
 for n in 1 32; do
   bench "profile-batch$n" --num-prompts $n --input-len 128 --output-len 128 --profile-ops

@@ -21,14 +21,15 @@ print(f"GPU (nvidia-smi: name, bus id, memory, driver): {gpu}. torch {ref.get('t
       f"transformers {ref.get('transformers', '?')}.")
 print("Made by `scripts/gpu_check.sh` on the lent GPU machine, which runs `scripts/bench_gpu.sh` (each run's "
       "command is the first line of its .log and in its JSON's `command`). Checkpoint: `lockstep make-model "
-      f"--preset {shape} --dtype float16 --seed 0`; greedy, ignore_eos, 128 prompt tokens and 128 generated "
-      "tokens per request, all requests at once.\n")
-print("| run | requests | CUDA graph replays | output tok/s | TTFT p50 ms | ITL p50 ms | ITL p90 ms | ITL p99 ms "
-      "| lockstep's floor ms | KV blocks |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+      f"--preset {shape} --dtype float16 --seed 0`; greedy, ignore_eos, all requests at once. The -nosplit run "
+      "had LOCKSTEP_DECODE_SPLITS=1 (decode attention a block per sequence and head; the others as the backend "
+      "chooses).\n")
+print("| run | requests | prompt + generated tokens | CUDA graph replays | output tok/s | TTFT p50 ms | ITL p50 ms "
+      "| ITL p90 ms | ITL p99 ms | lockstep's floor ms | KV blocks |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in runs:
     graphs = f"{r.get('cuda_graph_steps', 0)} of {r['steps']} steps" if r.get("cuda_graphs") else "no"
-    print(f"| {r['name']} | {r['num_prompts']} | {graphs} "
+    print(f"| {r['name']} | {r['num_prompts']} | {r.get('input_len', '?')} + {r.get('output_len', '?')} | {graphs} "
           f"| {r['output_tokens_per_s']:.0f} | {r['ttft']['p50_ms']:.1f} | {r['itl']['p50_ms']:.3f} "
           f"| {r['itl']['p90_ms']:.3f} | {r['itl']['p99_ms']:.3f} | {r['decode_floor_ms']:.3f} | {r['kv_blocks']} |")
 if ref:
@@ -38,7 +39,8 @@ if ref:
           f"decode step (every weight read once)")
     print(f"- transformers generate(), fp16: batch 1 ITL **{ref['hf_batch1_itl_ms']:.2f} ms** "
           f"(TTFT {ref['hf_batch1_ttft_ms']:.1f} ms); 32 requests **{ref['hf_batch32_output_tok_s']:.0f} output tok/s**")
-    b1 = [r["itl"]["p50_ms"] for r in runs if r["num_prompts"] == 1 and r.get("cuda_graphs")]
+    b1 = [r["itl"]["p50_ms"] for r in runs if r["num_prompts"] == 1 and r.get("cuda_graphs")
+          and r.get("input_len") == 128]
     b32 = [r["output_tokens_per_s"] for r in runs if r["num_prompts"] == 32]
     if b1:
         print(f"- lockstep batch-1 ITL p50 (graphs, best run) {min(b1):.3f} ms = {min(b1) / ref['hbm_floor_ms']:.2f}× "
@@ -46,6 +48,11 @@ if ref:
     if b32:
         print(f"- lockstep 32 requests {max(b32):.0f} output tok/s = {max(b32) / ref['hf_batch32_output_tok_s']:.2f}× "
               f"transformers")
+long = {r["name"]: r["itl"]["p50_ms"] for r in runs if r["name"].startswith("batch1-long")}
+if "batch1-long-graphs" in long and "batch1-long-nosplit" in long:
+    print(f"\nDecode attention split over the SMs at 1920-2047 tokens of context, batch 1: ITL p50 "
+          f"{long['batch1-long-graphs']:.3f} ms as chosen, {long['batch1-long-nosplit']:.3f} ms unsplit "
+          f"(LOCKSTEP_DECODE_SPLITS=1); one run each.")
 for n in (1, 32):
     f = os.path.join(d, f"profile-batch{n}.txt")
     if not os.path.exists(f):

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
@@ -62,6 +63,20 @@ size_t round_size(size_t bytes) {
     return std::max<size_t>((bytes + step - 1) / step * step, step);
 }
 
+// LOCKSTEP_DECODE_SPLITS=N: every decode step cuts each context into N ranges instead of the count that
+// kernels::decode_splits picks from the SM count (0 when unset): to compare the two on a GPU, and to run the
+// split path where the heuristic would not choose it (the emulation has one SM).
+int forced_decode_splits() {
+    const char* v = std::getenv("LOCKSTEP_DECODE_SPLITS");
+    if (!v || !*v) return 0;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    ENSURE(*end == '\0' && n >= 1 && n <= kernels::kMaxDecodeSplits, "LOCKSTEP_DECODE_SPLITS=", v,
+           ": expected a whole number from 1 to ", kernels::kMaxDecodeSplits,
+           " (the ranges each decode context is cut into; unset: chosen from the GPU's SM count)");
+    return int(n);
+}
+
 }  // namespace
 
 int cuda_device_count(std::string* why) {
@@ -109,6 +124,8 @@ void CudaBackend::init(const BackendConfig& cfg) {
     CUDA_CALL(cudaDeviceGetPCIBusId(bus, int(sizeof bus), device_));
     bus_id_ = bus;
     name_ = cat("cuda:", device_, " (", prop.name, ", ", bus, ")");
+    n_sm_ = prop.multiProcessorCount;
+    decode_splits_ = forced_decode_splits();
     size_t free = 0, total = 0;
     CUDA_CALL(cudaMemGetInfo(&free, &total));
     total_memory_ = double(total);
@@ -252,12 +269,17 @@ int64_t CudaBackend::device_used_bytes() const {
 
 int64_t CudaBackend::alloc_bytes(int64_t bytes) const { return int64_t(round_size(size_t(std::max<int64_t>(bytes, 0)))); }
 
-Buffer CudaBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
-    Tensor t = make_tensor(nullptr, dtype, shape);
+Buffer CudaBackend::alloc_uninit(Tensor t) {
     size_t block = 0;
     t.data = take_block(round_size(t.nbytes()), &block);
-    if (t.nbytes()) CUDA_CALL(cudaMemsetAsync(t.data, 0, t.nbytes(), stream_));
     return Buffer(t, [this](void* p) { release_block(p); });
+}
+
+Buffer CudaBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
+    Buffer b = alloc_uninit(make_tensor(nullptr, dtype, shape));
+    const Tensor& t = b.tensor();
+    if (t.nbytes()) CUDA_CALL(cudaMemsetAsync(t.data, 0, t.nbytes(), stream_));
+    return b;
 }
 
 // cudaMemcpyAsync from pageable memory may return before the driver has read the source (the CUDA docs only
@@ -485,8 +507,16 @@ void CudaBackend::attention(const Tensor& out, const Tensor& q, const Tensor& k_
     sh.block_size = in.block_size;
     sh.max_blocks = in.block_tables.cols();
     sh.n_slots = k_cache.rows();
+    kernels::DecodeSplits splits = kernels::decode_splits(sh, n_sm_);
+    if (decode_splits_ > 0 && sh.n_tokens == sh.n_seqs) splits = {decode_splits_, 1};
+    // Scratch until the combine kernel has run (stream order keeps it alive long enough), not zeroed: every
+    // partial the combine reads is written first.
+    Buffer partials;
+    if (splits.max > 1)
+        partials = alloc_uninit(make_tensor(nullptr, DType::F32, {kernels::decode_partials_floats(sh, splits.max)}));
     kernels::paged_attention(out.data, q.data, k_cache.data, v_cache.data, in.query_start.i32(), in.positions.i32(),
-                             in.block_tables.i32(), q.dtype, sh, scale, stream_);
+                             in.block_tables.i32(), q.dtype, sh, scale, splits,
+                             splits.max > 1 ? partials.tensor().f32() : nullptr, stream_);
 }
 
 void CudaBackend::convert(const Tensor& y, const Tensor& x) {

@@ -78,12 +78,15 @@ private:
     void destroy() noexcept;
     void* take_block(size_t bytes, size_t* block_bytes);
     void release_block(void* p);
+    Buffer alloc_uninit(Tensor t);  // alloc() without zeroing: t's shape, on a block of ours
     void* take_from(std::multimap<size_t, void*>& pool, size_t bytes, size_t* block_bytes);
     void abandon_capture() noexcept;  // ends a capture in progress and discards its graph
     void add_bias_rows(const Tensor& y, const Tensor& bias, bool relu, const char* op);
     void drop_graphs() noexcept;      // abandon_capture(), then destroys every graph without waiting for it
 
     int device_ = 0;
+    int n_sm_ = 1;            // streaming multiprocessors: how many blocks a decode's attention wants
+    int decode_splits_ = 0;   // LOCKSTEP_DECODE_SPLITS, or 0: kernels::decode_splits chooses
     DType dtype_ = DType::F32;
     bool allow_tf32_ = false;
     std::string name_;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <numeric>
@@ -268,6 +269,49 @@ TEST_CASE("paged attention: mixed prefill + decode, and decode only") {
             }
         }
     }
+}
+
+// One decode at position 2000 of a 2048-token table, 4 heads: on a GPU of 2 or more SMs the backend splits the
+// context (kernels::decode_splits: 4 ranges of 512 keys); LOCKSTEP_DECODE_SPLITS=7 forces 7, which the
+// emulation (one SM, never splitting by itself) runs too. Either way the CPU backend's result.
+TEST_CASE("paged attention: a long decode split into ranges of its context, and LOCKSTEP_DECODE_SPLITS") {
+    const int64_t n_heads = 4, d_head = 64, d_row = n_heads * d_head, bs = 16, max_blocks = 128;
+    const int64_t n_slots = (max_blocks + 2) * bs;
+    std::vector<int32_t> table(max_blocks);
+    std::iota(table.begin(), table.end(), 2);
+    std::shuffle(table.begin(), table.end(), std::mt19937(3));
+    const std::vector<int32_t> query_start = {0, 1}, positions = {2000};
+    const float scale = 0.125f;
+    auto check = [&](CudaBackend& g, DType dt) {
+        const auto kc = rounded(dt, randn(size_t(n_slots * d_row))), vc = rounded(dt, randn(size_t(n_slots * d_row)));
+        const auto q = rounded(dt, randn(size_t(d_row), 2.0f));
+        Buffer gk = put(g, dt, kc, {n_slots, d_row}), gv = put(g, dt, vc, {n_slots, d_row});
+        Buffer ck = put(cpu(), DType::F32, kc, {n_slots, d_row}), cv = put(cpu(), DType::F32, vc, {n_slots, d_row});
+        Buffer gqs = put_i32(g, query_start, {2}), gpos = put_i32(g, positions, {1});
+        Buffer gtab = put_i32(g, table, {1, max_blocks});
+        Buffer cqs = put_i32(cpu(), query_start, {2}), cpos = put_i32(cpu(), positions, {1});
+        Buffer ctab = put_i32(cpu(), table, {1, max_blocks});
+        Buffer gq = put(g, dt, q, {1, d_row}), gout = g.alloc(dt, {1, d_row});
+        Buffer cq = put(cpu(), DType::F32, q, {1, d_row}), cout = cpu().alloc(DType::F32, {1, d_row});
+        g.attention(gout, gq, gk, gv, AttentionInputs{gqs, gpos, gtab, int(bs)}, int(n_heads), scale);
+        cpu().attention(cout, cq, ck, cv, AttentionInputs{cqs, cpos, ctab, int(bs)}, int(n_heads), scale);
+        EXPECT_CLOSE(get(g, gout), get(cpu(), cout), dt);
+    };
+    for (DType dt : kDtypes) {
+        CAPTURE(dtype_name(dt));
+        check(gpu(dt), dt);
+    }
+    BackendConfig cfg;
+    cfg.device = "cuda";
+    cfg.dtype = DType::F16;
+    setenv("LOCKSTEP_DECODE_SPLITS", "7", 1);
+    {
+        CudaBackend forced(cfg);
+        check(forced, DType::F16);
+    }
+    setenv("LOCKSTEP_DECODE_SPLITS", "0", 1);
+    CHECK_THROWS_WITH(CudaBackend{cfg}, doctest::Contains("LOCKSTEP_DECODE_SPLITS=0: expected a whole number"));
+    unsetenv("LOCKSTEP_DECODE_SPLITS");
 }
 
 TEST_CASE("convert") {

@@ -288,7 +288,8 @@ TEST_CASE("paged attention: mixed prefill + decode (prefill kernel) and decode o
                 each_order([&] {
                     DevArray eq = dev(dt, q), eo = dev(dt, std::vector<float>(q.size()));
                     kernels::paged_attention(eo.p(), eq.p(), ek.p(), ev.p(), batch->query_start.data(),
-                                             batch->positions.data(), c.tables.data(), dt, sh, scale, nullptr);
+                                             batch->positions.data(), c.tables.data(), dt, sh, scale, {}, nullptr,
+                                             nullptr);
                     EXPECT_CLOSE(host(eo), want, dt);
                 });
             }
@@ -327,12 +328,20 @@ TEST_CASE("paged attention: long contexts, and NaN in slots outside the tables n
             const auto q = rounded(dt, randn(size_t(n * c.d_row())));
             const auto want = cpu_attention(c, *batch, q, kc, vc, scale);
             kernels::PagedAttentionShape sh{n, 2, c.n_heads, d_head, c.bs, c.max_blocks, c.n_slots()};
-            each_order([&] {
-                DevArray eq = dev(dt, q), eo = dev(dt, std::vector<float>(q.size()));
-                kernels::paged_attention(eo.p(), eq.p(), ek.p(), ev.p(), batch->query_start.data(),
-                                         batch->positions.data(), c.tables.data(), dt, sh, scale, nullptr);
-                EXPECT_CLOSE(host(eo), want, dt);
-            });
+            // The decode split too: 19 tiles into 3 (6, 6, 7) or 5 ranges (3 or 4, some warps without a tile),
+            // and the 21-key context into ranges mostly empty. NaN partials: each one read must be written.
+            for (const int splits : batch == &decode ? std::vector<int>{1, 3, 5} : std::vector<int>{1}) {
+                CAPTURE(splits);
+                const int64_t n_partials = kernels::decode_partials_floats(sh, splits);
+                each_order([&] {
+                    DevArray eq = dev(dt, q), eo = dev(dt, std::vector<float>(q.size()));
+                    DevArray part = dev(DType::F32, std::vector<float>(size_t(n_partials), NAN));
+                    kernels::paged_attention(eo.p(), eq.p(), ek.p(), ev.p(), batch->query_start.data(),
+                                             batch->positions.data(), c.tables.data(), dt, sh, scale, {splits, 1},
+                                             splits > 1 ? static_cast<float*>(part.p()) : nullptr, nullptr);
+                    EXPECT_CLOSE(host(eo), want, dt);
+                });
+            }
         }
     }
 }
@@ -377,7 +386,7 @@ TEST_CASE("paged attention: keys of a table entry outside the cache count for no
         DevArray eq = dev(DType::F32, q), eo = dev(DType::F32, std::vector<float>(q.size()));
         kernels::PagedAttentionShape sh{1, 1, n_heads, d_head, bs, int64_t(table.size()), n_slots};
         kernels::paged_attention(eo.p(), eq.p(), ek.p(), ev.p(), query_start.data(), positions.data(), table.data(),
-                                 DType::F32, sh, scale, nullptr);
+                                 DType::F32, sh, scale, {}, nullptr, nullptr);
         EXPECT_CLOSE(host(eo), want, DType::F32);
     });
 }
@@ -406,7 +415,7 @@ TEST_CASE("paged attention: graph padding leaves the real rows unchanged, and ro
         DevArray eq = dev(dt, q), eo = dev(dt, std::vector<float>(q.size()));
         kernels::PagedAttentionShape sh{n_pad, n_pad, c.n_heads, 64, c.bs, max_pad, c.n_slots()};
         kernels::paged_attention(eo.p(), eq.p(), ek.p(), ev.p(), padded.query_start.data(), padded.positions.data(),
-                                 tables.data(), dt, sh, scale, nullptr);
+                                 tables.data(), dt, sh, scale, {}, nullptr, nullptr);
         auto got = host(eo);
         got.resize(want.size());
         EXPECT_CLOSE(got, want, dt);
@@ -418,11 +427,97 @@ TEST_CASE("paged attention: graph padding leaves the real rows unchanged, and ro
         DevArray sent = dev(dt, std::vector<float>(size_t(30 * c.d_row()), 3.0f)), eq30 = dev(dt, randn(size_t(30 * c.d_row())));
         kernels::PagedAttentionShape sh3{30, 3, c.n_heads, 64, c.bs, c.max_blocks, c.n_slots()};
         kernels::paged_attention(sent.p(), eq30.p(), ek.p(), ev.p(), three.query_start.data(), three.positions.data(),
-                                 c.tables.data(), dt, sh3, scale, nullptr);
+                                 c.tables.data(), dt, sh3, scale, {}, nullptr, nullptr);
         const auto rows = host(sent);
         CHECK(std::all_of(rows.begin() + 26 * c.d_row(), rows.end(), [](float x) { return x == 3.0f; }));
         CHECK(std::none_of(rows.begin(), rows.begin() + 26 * c.d_row(), [](float x) { return x == 3.0f; }));
     });
+}
+
+// Split decode (decode_splits on a GPU with more SMs than (sequence, head) blocks): any split gives the unsplit
+// result, for each way a lane holds the head (d_head 32, 80, 256), with ranges past a short context left empty
+// (32 ranges of 5 tiles), contexts cut by their own length (64 keys a range: the 20-, 35- and 38-key contexts
+// in one range, written by the decode kernel, the 151-key one in 3, combined), a sequence with two queries and
+// one with none, and a row outside the batch (query_start ends before n_tokens) that keeps its value.
+TEST_CASE("paged attention: decode split into ranges of the context, then combined") {
+    for (const int64_t d_head : {32, 80, 256}) {
+        CAPTURE(d_head);
+        const PagedCase c(d_head);
+        const float scale = 1.0f / std::sqrt(float(d_head));
+        const Batch decode{{0, 1, 2, 3, 4}, {19, 37, 34, 150}}, uneven{{0, 2, 2, 3, 4}, {18, 19, 34, 150}};
+        const Batch short_of_rows{{0, 1, 2, 3, 3}, {19, 37, 34, 0}};  // row 3 is no sequence's
+        for (DType dt : kDtypes) {
+            CAPTURE(dtype_name(dt));
+            const auto kc = rounded(dt, randn(size_t(c.n_slots() * c.d_row())));
+            const auto vc = rounded(dt, randn(size_t(c.n_slots() * c.d_row())));
+            DevArray ek = dev(dt, kc), ev = dev(dt, vc);
+            for (const Batch* batch : {&decode, &uneven, &short_of_rows}) {
+                const int64_t n = int64_t(batch->positions.size()), rows = batch->query_start.back();
+                CAPTURE(rows);
+                const auto q = rounded(dt, randn(size_t(n * c.d_row())));
+                auto want = cpu_attention(c, *batch, q, kc, vc, scale);
+                want.resize(size_t(rows * c.d_row()));
+                kernels::PagedAttentionShape sh{n, 4, c.n_heads, d_head, c.bs, c.max_blocks, c.n_slots()};
+                for (const kernels::DecodeSplits splits : {kernels::DecodeSplits{2, 1}, {3, 1}, {32, 1}, {4, 64}}) {
+                    CAPTURE(splits.max);
+                    CAPTURE(splits.min_keys);
+                    each_order([&] {
+                        DevArray eq = dev(dt, q), eo = dev(dt, std::vector<float>(q.size(), 3.0f));
+                        const size_t n_partials = size_t(kernels::decode_partials_floats(sh, splits.max));
+                        DevArray part = dev(DType::F32, std::vector<float>(n_partials, NAN));
+                        kernels::paged_attention(eo.p(), eq.p(), ek.p(), ev.p(), batch->query_start.data(),
+                                                 batch->positions.data(), c.tables.data(), dt, sh, scale, splits,
+                                                 static_cast<float*>(part.p()), nullptr);
+                        auto got = host(eo);
+                        const auto outside = got.begin() + rows * c.d_row();
+                        CHECK(std::all_of(outside, got.end(), [](float x) { return x == 3.0f; }));
+                        got.resize(want.size());
+                        EXPECT_CLOSE(got, want, dt);
+                    });
+                }
+            }
+        }
+    }
+}
+
+// The split count: two blocks per SM at most, no more ranges than 512-key ones in what the tables can hold, none
+// for a batch that is not decode; and a split only where it can be combined.
+TEST_CASE("paged attention: how many splits a decode gets, and splits refused where they cannot apply") {
+    // opt-1.3b at TP=1 (32 heads of 64) on 132 SMs, 2048-token tables: 9 blocks per head wanted, 4 ranges allowed.
+    kernels::PagedAttentionShape sh{1, 1, 32, 64, 16, 128, 1 << 20};
+    auto max_splits = [&] { return kernels::decode_splits(sh, 132).max; };
+    CHECK(max_splits() == 4);
+    CHECK(kernels::decode_splits(sh, 132).min_keys == 512);
+    CHECK(kernels::decode_partials_floats(sh, 4) == 1 * 32 * 4 * 66);
+    CHECK(kernels::decode_partials_floats(sh, 1) == 0);
+    sh.max_blocks = 32;  // 512 keys: too few to split
+    CHECK(max_splits() == 1);
+    sh.max_blocks = 1 << 14;  // long tables: the SMs decide, 9
+    CHECK(max_splits() == 9);
+    sh.n_heads = 1;  // one head: 264 blocks wanted, capped
+    CHECK(max_splits() == kernels::kMaxDecodeSplits);
+    sh.n_heads = 32;
+    sh.n_tokens = sh.n_seqs = 32;  // 1024 blocks already fill 132 SMs
+    CHECK(max_splits() == 1);
+    sh.n_tokens = 40;  // a prefill chunk
+    CHECK(max_splits() == 1);
+
+    const PagedCase c(64);
+    const Batch prefill = mixed_batch();
+    const int64_t n = int64_t(prefill.positions.size());
+    const auto q = randn(size_t(n * c.d_row())), cache = randn(size_t(c.n_slots() * c.d_row()));
+    DevArray eq = dev(DType::F32, q), eo = dev(DType::F32, q), ek = dev(DType::F32, cache);
+    std::vector<float> part(1 << 16);
+    kernels::PagedAttentionShape mixed{n, 4, c.n_heads, 64, c.bs, c.max_blocks, c.n_slots()};
+    kernels::PagedAttentionShape dec{4, 4, c.n_heads, 64, c.bs, c.max_blocks, c.n_slots()};
+    auto launch = [&](const kernels::PagedAttentionShape& s, int splits, float* p) {
+        kernels::paged_attention(eo.p(), eq.p(), ek.p(), ek.p(), prefill.query_start.data(), prefill.positions.data(),
+                                 c.tables.data(), DType::F32, s, 0.125f, {splits, 1}, p, nullptr);
+    };
+    CHECK_THROWS_WITH(launch(mixed, 2, part.data()), doctest::Contains("more than 1 only for a decode batch"));
+    CHECK_THROWS_WITH(launch(dec, 2, nullptr), doctest::Contains("with partials"));
+    CHECK_THROWS_WITH(launch(dec, kernels::kMaxDecodeSplits + 1, part.data()), doctest::Contains("(1..32 splits"));
+    CHECK_NOTHROW(launch(dec, 2, part.data()));
 }
 
 TEST_CASE("convert: every pair of F32, F16, BF16, rounding to nearest even as the CPU backend") {
