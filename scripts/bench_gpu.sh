@@ -5,6 +5,7 @@
 #   - throughput of 32 requests (128 in, 128 out each), all at once, CUDA graphs;
 #   - decode ITL at batch 1 at a long context (1920 prompt tokens, 128 generated: the model's 2048 positions),
 #     with the decode attention split over the SMs as the backend chooses, and unsplit (LOCKSTEP_DECODE_SPLITS=1);
+#     and unsplit at 128 + 128, where the graphs launch a combine kernel that has nothing to do;
 #   - the yardsticks of scripts/gpu_floor_and_hf.py on the same GPU: the HBM floor (weight bytes ÷ the device
 #     copy bandwidth torch measures) and Hugging Face transformers' generate() on the same checkpoint;
 #   - where the forward time goes, op by op (--profile-ops: CUDA events around each op, eager), at 1 and 32;
@@ -46,6 +47,7 @@ for rep in 1 2; do
 done
 bench batch1-long-graphs --num-prompts 1 --input-len 1920 --output-len 128
 LOCKSTEP_DECODE_SPLITS=1 bench batch1-long-nosplit --num-prompts 1 --input-len 1920 --output-len 128
+LOCKSTEP_DECODE_SPLITS=1 bench batch1-graphs-nosplit --num-prompts 1 --input-len 128 --output-len 128
 # Where a step's time goes: every op timed by CUDA events (eager), read back by `lockstep report`.
 for n in 1 32; do
   bench "profile-batch$n" --num-prompts $n --input-len 128 --output-len 128 --profile-ops

@@ -40,7 +40,7 @@ if ref:
     print(f"- transformers generate(), fp16: batch 1 ITL **{ref['hf_batch1_itl_ms']:.2f} ms** "
           f"(TTFT {ref['hf_batch1_ttft_ms']:.1f} ms); 32 requests **{ref['hf_batch32_output_tok_s']:.0f} output tok/s**")
     b1 = [r["itl"]["p50_ms"] for r in runs if r["num_prompts"] == 1 and r.get("cuda_graphs")
-          and r.get("input_len") == 128]
+          and r.get("input_len") == 128 and not r["name"].endswith("nosplit")]
     b32 = [r["output_tokens_per_s"] for r in runs if r["num_prompts"] == 32]
     if b1:
         print(f"- lockstep batch-1 ITL p50 (graphs, best run) {min(b1):.3f} ms = {min(b1) / ref['hbm_floor_ms']:.2f}× "
@@ -48,11 +48,17 @@ if ref:
     if b32:
         print(f"- lockstep 32 requests {max(b32):.0f} output tok/s = {max(b32) / ref['hf_batch32_output_tok_s']:.2f}× "
               f"transformers")
-long = {r["name"]: r["itl"]["p50_ms"] for r in runs if r["name"].startswith("batch1-long")}
-if "batch1-long-graphs" in long and "batch1-long-nosplit" in long:
-    print(f"\nDecode attention split over the SMs at 1920-2047 tokens of context, batch 1: ITL p50 "
-          f"{long['batch1-long-graphs']:.3f} ms as chosen, {long['batch1-long-nosplit']:.3f} ms unsplit "
-          f"(LOCKSTEP_DECODE_SPLITS=1); one run each.")
+itl = {r["name"]: r["itl"]["p50_ms"] for r in runs}
+split_lines = []
+for ctx, split, nosplit in (("1920-2047", "batch1-long-graphs", "batch1-long-nosplit"),
+                            ("128-255", "batch1-graphs-1", "batch1-graphs-nosplit")):
+    if split in itl and nosplit in itl:
+        split_lines.append(f"- {ctx} tokens of context: ITL p50 {itl[split]:.3f} ms as chosen ({split}), "
+                           f"{itl[nosplit]:.3f} ms unsplit ({nosplit})")
+if split_lines:
+    print("\nDecode attention split over the SMs (CUDA graphs, batch 1; unsplit: LOCKSTEP_DECODE_SPLITS=1), one run "
+          "each:\n")
+    print("\n".join(split_lines))
 for n in (1, 32):
     f = os.path.join(d, f"profile-batch{n}.txt")
     if not os.path.exists(f):
