@@ -82,8 +82,9 @@ void paged_attention(void* out, const void* q, const void* k_cache, const void* 
 // The splits for a GPU of n_sm SMs: none for a batch that is not decode, or that already has two (sequence,
 // head) blocks per SM, or whose tables hold at most 512 keys; else enough for two blocks per SM, at most one
 // per 512 keys the tables hold and kMaxDecodeSplits, and each context cut by its own length (512 keys a range).
-// Depends on the shape only, not the positions, so a captured graph keeps a valid choice.
-DecodeSplits decode_splits(const PagedAttentionShape& shape, int n_sm);
+// Depends on the shape only, not the positions, so a captured graph keeps a valid choice. forced > 0: a decode
+// batch's contexts are cut into that many ranges whatever their length (LOCKSTEP_DECODE_SPLITS).
+DecodeSplits decode_splits(const PagedAttentionShape& shape, int n_sm, int forced = 0);
 int64_t decode_partials_floats(const PagedAttentionShape& shape, int max_splits);  // 0 when max_splits == 1
 
 // --- sampling.cu ---

@@ -115,6 +115,26 @@ __device__ void attend(Softmax& st, const float (&q)[kMaxPerLane], const T* k_ca
     }
 }
 
+// Running softmax states merged, as the warps of a decode block and then the ranges of a split context are:
+// state i has max m[i · stride] and sum l[i · stride]; one that saw no key (max -inf) counts for nothing.
+struct Merged {
+    float m, l;
+};
+__device__ __forceinline__ Merged merge_states(const float* m, const float* l, int n, int64_t stride) {
+    Merged r{-INFINITY, 0.0f};
+    for (int i = 0; i < n; i++) r.m = fmaxf(r.m, m[i * stride]);
+    for (int i = 0; i < n; i++) r.l += m[i * stride] == -INFINITY ? 0.0f : l[i * stride] * expf(m[i * stride] - r.m);
+    return r;
+}
+// One element of the merged unnormalised output: state i's at acc[i · acc_stride], rescaled to the merged max.
+__device__ __forceinline__ float merge_acc(const float* m, int64_t stride, const float* acc, int64_t acc_stride,
+                                           int n, float m_all) {
+    float o = 0.0f;
+    for (int i = 0; i < n; i++)
+        if (m[i * stride] != -INFINITY) o += acc[i * acc_stride] * expf(m[i * stride] - m_all);
+    return o;
+}
+
 template <class T>
 __device__ void load_query(float (&q)[kMaxPerLane], const T* q_row, int64_t d_head, float scale) {
     const int lane = threadIdx.x % kWarp;
@@ -173,22 +193,17 @@ __global__ void decode_kernel(T* out, float* partials, const T* q, const T* k_ca
             if (e < sh.d_head) s_acc[warp * sh.d_head + e] = st.acc[c];
         }
         __syncthreads();
-        float m = -INFINITY;
-        for (int w = 0; w < kDecodeWarps; w++) m = fmaxf(m, s_m[w]);
-        float l = 0.0f;
-        for (int w = 0; w < kDecodeWarps; w++) l += s_m[w] == -INFINITY ? 0.0f : s_l[w] * expf(s_m[w] - m);
+        const Merged mg = merge_states(s_m, s_l, kDecodeWarps, 1);
         float* part = splits == 1 ? nullptr
                                   : partials + ((t * sh.n_heads + blockIdx.y) * sp.max + split) * (sh.d_head + 2);
         if (part && threadIdx.x == 0) {
-            part[0] = m;
-            part[1] = l;
+            part[0] = mg.m;
+            part[1] = mg.l;
         }
         for (int64_t e = threadIdx.x; e < sh.d_head; e += blockDim.x) {
-            float o = 0.0f;
-            for (int w = 0; w < kDecodeWarps; w++)
-                if (s_m[w] != -INFINITY) o += s_acc[w * sh.d_head + e] * expf(s_m[w] - m);
+            const float o = merge_acc(s_m, 1, s_acc + e, sh.d_head, kDecodeWarps, mg.m);
             if (part) part[2 + e] = o;
-            else out[t * d_row + head + e] = from_f32<T>(l > 0.0f ? o / l : 0.0f);
+            else out[t * d_row + head + e] = from_f32<T>(mg.l > 0.0f ? o / mg.l : 0.0f);
         }
         __syncthreads();  // smem is rewritten by the next query
     }
@@ -205,20 +220,10 @@ __global__ void combine_splits_kernel(T* out, const float* partials, const int32
     const int64_t splits = n_ranges(n_visible(positions[t], sh), sp);
     if (splits == 1) return;
     const float* part = partials + (t * sh.n_heads + blockIdx.y) * sp.max * (d + 2);
-    float m = -INFINITY;
-    for (int z = 0; z < splits; z++) m = fmaxf(m, part[z * (d + 2)]);
-    float l = 0.0f;
-    for (int z = 0; z < splits; z++) {
-        const float mz = part[z * (d + 2)];
-        l += mz == -INFINITY ? 0.0f : part[z * (d + 2) + 1] * expf(mz - m);
-    }
+    const Merged mg = merge_states(part, part + 1, int(splits), d + 2);
     for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
-        float o = 0.0f;
-        for (int z = 0; z < splits; z++) {
-            const float mz = part[z * (d + 2)];
-            if (mz != -INFINITY) o += part[z * (d + 2) + 2 + e] * expf(mz - m);
-        }
-        out[t * sh.n_heads * d + int64_t(blockIdx.y) * d + e] = from_f32<T>(l > 0.0f ? o / l : 0.0f);
+        const float o = merge_acc(part, d + 2, part + 2 + e, d + 2, int(splits), mg.m);
+        out[t * sh.n_heads * d + int64_t(blockIdx.y) * d + e] = from_f32<T>(mg.l > 0.0f ? o / mg.l : 0.0f);
     }
 }
 
@@ -378,8 +383,9 @@ void write_kv(void* k_cache, void* v_cache, const void* k, const void* v, const 
     LAUNCH_CHECK();
 }
 
-DecodeSplits decode_splits(const PagedAttentionShape& shape, int n_sm) {
+DecodeSplits decode_splits(const PagedAttentionShape& shape, int n_sm, int forced) {
     if (shape.n_tokens != shape.n_seqs || shape.n_seqs <= 0 || shape.n_heads <= 0) return {};
+    if (forced > 0) return {forced, 1};
     // Enough blocks for two per SM; no more ranges than the longest context the tables can hold has kSplitKeys
     // (so an eager step of short contexts launches no combine kernel; a graph's tables are as wide as
     // --max-model-len allows, and n_ranges cuts each context by its own length).

@@ -21,7 +21,7 @@ print(f"GPU (nvidia-smi: name, bus id, memory, driver): {gpu}. torch {ref.get('t
       f"transformers {ref.get('transformers', '?')}.")
 print("Made by `scripts/gpu_check.sh` on the lent GPU machine, which runs `scripts/bench_gpu.sh` (each run's "
       "command is the first line of its .log and in its JSON's `command`). Checkpoint: `lockstep make-model "
-      f"--preset {shape} --dtype float16 --seed 0`; greedy, ignore_eos, all requests at once. The -nosplit run "
+      f"--preset {shape} --dtype float16 --seed 0`; greedy, ignore_eos, all requests at once. The -nosplit runs "
       "had LOCKSTEP_DECODE_SPLITS=1 (decode attention a block per sequence and head; the others as the backend "
       "chooses).\n")
 print("| run | requests | prompt + generated tokens | CUDA graph replays | output tok/s | TTFT p50 ms | ITL p50 ms "

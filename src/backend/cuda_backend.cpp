@@ -507,8 +507,7 @@ void CudaBackend::attention(const Tensor& out, const Tensor& q, const Tensor& k_
     sh.block_size = in.block_size;
     sh.max_blocks = in.block_tables.cols();
     sh.n_slots = k_cache.rows();
-    kernels::DecodeSplits splits = kernels::decode_splits(sh, n_sm_);
-    if (decode_splits_ > 0 && sh.n_tokens == sh.n_seqs) splits = {decode_splits_, 1};
+    const kernels::DecodeSplits splits = kernels::decode_splits(sh, n_sm_, decode_splits_);
     // Scratch until the combine kernel has run (stream order keeps it alive long enough), not zeroed: every
     // partial the combine reads is written first.
     Buffer partials;

@@ -502,8 +502,11 @@ TEST_CASE("paged attention: how many splits a decode gets, and splits refused wh
     sh.n_heads = 32;
     sh.n_tokens = sh.n_seqs = 32;  // 1024 blocks already fill 132 SMs
     CHECK(max_splits() == 1);
-    sh.n_tokens = 40;  // a prefill chunk
+    CHECK(kernels::decode_splits(sh, 132, 7).max == 7);  // forced (LOCKSTEP_DECODE_SPLITS), whatever the lengths
+    CHECK(kernels::decode_splits(sh, 132, 7).min_keys == 1);
+    sh.n_tokens = 40;  // a prefill chunk, forced or not
     CHECK(max_splits() == 1);
+    CHECK(kernels::decode_splits(sh, 132, 7).max == 1);
 
     const PagedCase c(64);
     const Batch prefill = mixed_batch();
