@@ -61,6 +61,9 @@ po::options_description describe(RunOptions& o, std::string& device_memory) {
         ("comm", po::value(&o.comm)->default_value("auto"),
          "auto | mpi | nccl: TP/PP collectives (auto: nccl with --device cuda; mpi lets two ranks share one GPU)")
         ("enforce-eager", po::bool_switch(&o.enforce_eager), "CUDA: run decode steps eagerly, without CUDA graphs")
+        ("max-cudagraph-capture-size", po::value(&o.max_cudagraph_capture_size)->default_value(256),
+         "CUDA: capture graphs for decode batches of 1, 2, 4, then multiples of 8 up to this many sequences (at "
+         "most --max-num-seqs); larger decode batches run eagerly")
         ("profile-ops", po::bool_switch(&o.profile_ops),
          "time every op (GEMMs, attention, layer norm, ...) on the device, for the report's time by op; "
          "steps run eagerly (no CUDA graphs)")
@@ -109,6 +112,8 @@ void validate(const RunOptions& o) {
     ENSURE(o.max_model_len >= 0, "--max-model-len must be positive, got ", o.max_model_len);
     ENSURE(o.block_size >= 1 && o.block_size <= 1024, "--block-size must be in [1, 1024], got ", o.block_size);
     ENSURE(o.max_num_seqs >= 1, "--max-num-seqs must be at least 1, got ", o.max_num_seqs);
+    ENSURE(o.max_cudagraph_capture_size >= 1, "--max-cudagraph-capture-size must be at least 1 (--enforce-eager "
+           "turns the graphs off), got ", o.max_cudagraph_capture_size);
     ENSURE(o.max_num_batched_tokens >= 0, "--max-num-batched-tokens must be positive, got ",
            o.max_num_batched_tokens);
     ENSURE(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1,

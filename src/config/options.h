@@ -38,6 +38,7 @@ struct RunOptions {
     std::string device = "auto";     // auto | cpu | cuda (auto: cuda when a GPU is visible)
     std::string comm = "auto";       // auto | mpi | nccl: the TP/PP collectives (auto: nccl on cuda, else mpi)
     bool enforce_eager = false;      // CUDA: no CUDA graphs for decode steps (vLLM's --enforce-eager)
+    int max_cudagraph_capture_size = 256;  // CUDA: the largest decode batch given a graph (vLLM's option)
     bool profile_ops = false;        // time every backend op on the device (implies eager steps)
     std::string inject_fault;        // test hook: rank=R,at=load|step:N,kind=throw|exit|sigkill|hang
     std::string report;              // HDF5 report path; "" → results/<model>-tp<T>-pp<P>-<time>.h5; "none" → no report

@@ -5,9 +5,9 @@
 
 namespace ls {
 
-std::vector<int> graph_batch_sizes(int max_num_seqs) {
+std::vector<int> graph_batch_sizes(int max_num_seqs, int max_capture_size) {
     std::vector<int> sizes;
-    const int top = std::min(max_num_seqs, 256);
+    const int top = std::min(max_num_seqs, max_capture_size);
     for (int b : {1, 2, 4})
         if (b <= top) sizes.push_back(b);
     for (int b = 8; b <= top; b += 8) sizes.push_back(b);
@@ -16,7 +16,7 @@ std::vector<int> graph_batch_sizes(int max_num_seqs) {
 }
 
 int64_t decode_graph_input_bytes(const Backend& be, const DecodeGraphsConfig& c) {
-    return be.alloc_bytes(padded_step_elements(graph_batch_sizes(c.max_num_seqs).back(), c.max_blocks) * 4);
+    return be.alloc_bytes(padded_step_elements(graph_batch_sizes(c.max_num_seqs, c.max_capture_size).back(), c.max_blocks) * 4);
 }
 
 namespace {
@@ -34,7 +34,7 @@ DecodeGraphs::DecodeGraphs(Backend& be, OptModel& model, KvCache& kv, Communicat
     : be_(be), model_(model), kv_(kv), tp_(tp), c_(c) {
     if (!be.supports_graphs()) return;
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<int> sizes = graph_batch_sizes(c.max_num_seqs);
+    std::vector<int> sizes = graph_batch_sizes(c.max_num_seqs, c.max_capture_size);
     std::reverse(sizes.begin(), sizes.end());  // largest first: later captures fit in its buffers
     // The LM head's buffers too must never move after a capture: size them for the most rows any step samples.
     model.reserve_logit_rows(std::max(c.max_num_seqs, sizes.front()));

@@ -1,5 +1,5 @@
 // CUDA graphs for decode steps, as vLLM's CUDAGraphRunner: at start-up one graph per batch size (1, 2, 4,
-// then multiples of 8 up to max_num_seqs, at most 256), captured largest first so that the buffers they read
+// then multiples of 8 up to max_num_seqs and --max-cudagraph-capture-size), captured largest first so that the buffers they read
 // are sized once. A decode step of n sequences replays the graph of the smallest size >= n, on its inputs
 // padded to that size; prefill and mixed steps, and larger batches, run eagerly. A decode step of a small
 // model is hundreds of short kernels: one graph launch replaces their launch overhead.
@@ -14,6 +14,7 @@ namespace ls {
 
 struct DecodeGraphsConfig {
     int max_num_seqs = 256;
+    int max_capture_size = 256;  // --max-cudagraph-capture-size
     int max_blocks = 0;  // block table width of every graph: ceil(max_model_len / block_size)
     int block_size = 16;
 };
@@ -46,7 +47,8 @@ private:
     double capture_seconds_ = 0;
 };
 
-// The batch sizes vLLM captures: 1, 2, 4, 8, 16, 24, ..., up to min(max_num_seqs, 256).
-std::vector<int> graph_batch_sizes(int max_num_seqs);
+// The batch sizes vLLM captures: 1, 2, 4, 8, 16, 24, ..., up to min(max_num_seqs, max_capture_size), which
+// is itself one.
+std::vector<int> graph_batch_sizes(int max_num_seqs, int max_capture_size = 256);
 
 }  // namespace ls

@@ -161,7 +161,8 @@ void load_runtime(Runtime& rt, const RunOptions& o) {
 
     const bool use_graphs =
         rt.device == "cuda" && rt.comm == "nccl" && g.pp_size == 1 && !o.enforce_eager && !o.profile_ops;
-    const DecodeGraphsConfig gc{o.max_num_seqs, (rt.max_model_len + o.block_size - 1) / o.block_size, o.block_size};
+    const DecodeGraphsConfig gc{o.max_num_seqs, o.max_cudagraph_capture_size,
+                                (rt.max_model_len + o.block_size - 1) / o.block_size, o.block_size};
     KvSizingConfig kc{rt.max_num_batched_tokens, rt.max_model_len, o.max_num_seqs, o.block_size,
                       o.gpu_memory_utilization, o.num_gpu_blocks_override, ranks_per_device,
                       use_graphs ? decode_graph_input_bytes(*rt.be, gc) : 0};
