@@ -106,7 +106,8 @@ std::optional<MemoryPlanInput> parse(int argc, char** argv, PlanOptions& o) {
 }
 
 // format_bytes, with a sign: a budget is negative when the weights alone do not fit.
-std::string human(double bytes) { return bytes < 0 ? "-" + format_bytes(-bytes) : format_bytes(bytes); }
+// (cat, not "-" + string: GCC 12 warns of an overlapping memcpy inside that operator+, a false positive.)
+std::string human(double bytes) { return bytes < 0 ? cat("-", format_bytes(-bytes)) : format_bytes(bytes); }
 
 std::string fmt(const char* f, double v) {
     char buf[64];
