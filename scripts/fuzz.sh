@@ -12,9 +12,10 @@ build="${LOCKSTEP_FUZZ_BUILD:-$root/build-fuzz}"
 
 build_fuzz() {
   local start=$SECONDS
+  . "$root/scripts/generator.sh"; tree_generator "$build"
   if [ ! -f "$build/CMakeCache.txt" ]; then
     mkdir -p "$build"
-    CC=clang CXX=clang++ cmake -S "$root/tests/fuzz" -B "$build" >"$build/configure.log" 2>&1 \
+    CC=clang CXX=clang++ cmake "${generator[@]}" -S "$root/tests/fuzz" -B "$build" >"$build/configure.log" 2>&1 \
       || { cat "$build/configure.log"; exit 1; }
   fi
   cmake --build "$build" -j2

@@ -11,7 +11,8 @@ pkgs=(build-essential cmake pkg-config
       libboost-context-dev                               # tests/emu: fibers for the CUDA emulation
       python3-h5py python3-numpy python3-matplotlib
       slurm-wlm munge                                    # the local Slurm test
-      clang libclang-rt-14-dev llvm)                     # fuzz targets: libFuzzer runtime, llvm-symbolizer
+      clang libclang-rt-14-dev llvm                      # fuzz targets: libFuzzer runtime, llvm-symbolizer
+      ninja-build)                                       # the emu, ASan and fuzz trees (scripts/generator.sh)
 
 missing=()
 for p in "${pkgs[@]}"; do
