@@ -22,8 +22,9 @@ if [ "$mode" != run ]; then
   start=$(date +%s)
   mkdir -p "$build"
   . "$root/scripts/generator.sh"; tree_generator "$build"
-  cmake "${generator[@]}" -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DLOCKSTEP_CUDA=EMU -DLOCKSTEP_SANITIZER_TESTS=OFF \
-        -DLOCKSTEP_EMU_TESTS=OFF >"$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
+  cmake "${generator[@]}" -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DLOCKSTEP_CUDA=EMU \
+        -DLOCKSTEP_SANITIZER_TESTS=OFF -DLOCKSTEP_EMU_TESTS=OFF >"$build/configure.log" 2>&1 \
+    || { cat "$build/configure.log"; exit 1; }
   cmake --build "$build" -j2 --target lockstep test_cuda_backend cuda_probe test_cudart_emu nccl_emu_check
   echo "emu: built in $(( $(date +%s) - start )) s ($build)"
 fi

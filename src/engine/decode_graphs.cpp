@@ -16,7 +16,8 @@ std::vector<int> graph_batch_sizes(int max_num_seqs, int max_capture_size) {
 }
 
 int64_t decode_graph_input_bytes(const Backend& be, const DecodeGraphsConfig& c) {
-    return be.alloc_bytes(padded_step_elements(graph_batch_sizes(c.max_num_seqs, c.max_capture_size).back(), c.max_blocks) * 4);
+    const int largest = graph_batch_sizes(c.max_num_seqs, c.max_capture_size).back();
+    return be.alloc_bytes(padded_step_elements(largest, c.max_blocks) * 4);
 }
 
 namespace {
