@@ -1,8 +1,8 @@
 // CUDA graphs for decode steps, as vLLM's CUDAGraphRunner: at start-up one graph per batch size (1, 2, 4,
 // then multiples of 8 up to max_num_seqs and --max-cudagraph-capture-size), captured largest first so that
-// the buffers they read are sized once. A decode step of n sequences replays the graph of the smallest size >= n, on its inputs
-// padded to that size; prefill and mixed steps, and larger batches, run eagerly. A decode step of a small
-// model is hundreds of short kernels: one graph launch replaces their launch overhead.
+// the buffers they read are sized once. A decode step of n sequences replays the graph of the smallest size
+// >= n, on its inputs padded to that size; prefill and mixed steps, and larger batches, run eagerly. A decode
+// step of a small model is hundreds of short kernels: one graph launch replaces their launch overhead.
 #pragma once
 #include <map>
 
