@@ -42,7 +42,4 @@ std::string format_seconds(double s) {
     return buf;
 }
 
-const char* lockstep_version() { return LOCKSTEP_VERSION; }
-const char* lockstep_git_commit() { return LOCKSTEP_GIT_COMMIT; }
-
 }  // namespace ls

@@ -33,7 +33,7 @@ void warn0(const A&... a) {
 std::string format_gib(double bytes);    // "1.24 GiB"
 std::string format_bytes(double bytes);  // GiB from 1 GiB up, else MiB: "1.24 GiB", "12.7 MiB"
 std::string format_seconds(double s);    // "0.53"
-const char* lockstep_version();
+const char* lockstep_version();     // both in version.cpp, written at every build by cmake/git_commit.cmake
 const char* lockstep_git_commit();
 
 }  // namespace ls
