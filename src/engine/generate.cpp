@@ -1,7 +1,9 @@
 #include "engine/generate.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -20,7 +22,7 @@ std::vector<std::string> read_prompts(const RunOptions& o) {
     std::vector<std::string> prompts = o.prompts;
     if (!o.prompts_file.empty()) {
         std::ifstream f(o.prompts_file);
-        ENSURE(f.good(), "--prompts-file ", o.prompts_file, ": cannot read");
+        ENSURE(f.good(), "--prompts-file ", o.prompts_file, ": cannot read: ", std::strerror(errno));
         for (std::string line; std::getline(f, line);) {
             if (!line.empty() && line.back() == '\r') line.pop_back();
             if (!line.empty()) prompts.push_back(line);
@@ -55,8 +57,8 @@ std::vector<Sequence> make_requests(const RunOptions& o, const BpeTokenizer& tok
         s.max_len = max_model_len;
         if (int(s.prompt_ids.size()) > max_model_len) {
             s.finish_reason = "error";
-            s.error = cat("prompt ", s.id, " has ", s.prompt_ids.size(), " tokens, more than --max-model-len ",
-                          max_model_len, " allows");
+            s.error = cat("the prompt has ", s.prompt_ids.size(), " tokens, more than --max-model-len ", max_model_len,
+                          " allows");
         }
         reqs.push_back(std::move(s));
     }

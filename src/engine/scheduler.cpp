@@ -13,7 +13,7 @@ bool Scheduler::add(Sequence* s) {
     if (need > blocks_.n_blocks()) {
         s->status = SeqStatus::Finished;
         s->finish_reason = "error";
-        s->error = cat("request ", s->id, " needs ", need, " KV blocks (", s->max_total_tokens(),
+        s->error = cat("needs ", need, " KV blocks (", s->max_total_tokens(),
                        " tokens) but the whole cache has ", blocks_.n_blocks(), " blocks of ", blocks_.block_size(),
                        " tokens");
         return false;
