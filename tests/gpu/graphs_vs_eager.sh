@@ -4,9 +4,12 @@
 # must have replayed them. Each run's device memory in use once serving starts (KV cache and graphs made) must
 # be within what --gpu-memory-utilization allows. Greedy without --logprobs (the GPU picks the tokens, argmax_rows)
 # must give the tokens the host's sampler chose from the logits.
-# Run through with_gpu.sh (skipped without a GPU). usage: graphs_vs_eager.sh LOCKSTEP MODEL WORKDIR
+# Run through with_gpu.sh (skipped without a GPU). usage: graphs_vs_eager.sh LOCKSTEP MODEL WORKDIR [FLAGS...]
+# FLAGS (the emulation's --max-cudagraph-capture-size 8) go to every graphs run but the 8 prompts' one with
+# --logprobs, which always captures the default 35 graphs.
 set -eu
-bin=$1; model=$2; work=$3
+bin=$1; model=$2; work=$3; shift 3
+few=("$@")
 here=$(dirname "$0")
 mkdir -p "$work"
 for n in 1 3 8; do
@@ -14,6 +17,7 @@ for n in 1 3 8; do
   for i in $(seq 1 $n); do prompts+=(--prompt "Prompt number $i says"); done
   for mode in graphs eager; do
     extra=(); [ $mode = eager ] && extra=(--enforce-eager)
+    [ $mode = graphs ] && [ $n != 8 ] && extra=("${few[@]}")
     "$here/../mpi/lsrun.sh" 1 "$bin" generate --model "$model" --device cuda --dtype float32 "${prompts[@]}" \
         --temperature 0 --max-tokens 24 --logprobs 2 --output-json "$work/$mode-$n.json" --report none --quiet \
         "${extra[@]}" 2> "$work/$mode-$n.log" || { cat "$work/$mode-$n.log"; exit 1; }
@@ -36,7 +40,7 @@ done
 
 # The 8 prompts again, greedy without --logprobs: the step plans are greedy, the tokens picked on the GPU.
 "$here/../mpi/lsrun.sh" 1 "$bin" generate --model "$model" --device cuda --dtype float32 "${prompts[@]}" \
-    --temperature 0 --max-tokens 24 --output-json "$work/device-greedy-8.json" --report none --quiet \
+    --temperature 0 --max-tokens 24 --output-json "$work/device-greedy-8.json" --report none --quiet "${few[@]}" \
     2> "$work/device-greedy-8.log" || { cat "$work/device-greedy-8.log"; exit 1; }
 LD_LIBRARY_PATH=${LS_ORIG_LD_LIBRARY_PATH-${LD_LIBRARY_PATH-}} "${LOCKSTEP_PYTHON:-python3}" - "$work" <<'PY'
 import json, sys
