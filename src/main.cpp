@@ -9,9 +9,11 @@
 #include <exception>
 #include <string>
 
+#include "backend/backend.h"
 #include "backend/openblas_env.h"
 #include "config/options.h"
 #include "core/check.h"
+#include "core/log.h"
 #include "engine/bench.h"
 #include "engine/generate.h"
 #include "report/report_command.h"
@@ -27,7 +29,20 @@ const char* kUsage =
     "       lockstep report RUN.h5 [OTHER_RUN.h5]\n"
     "       lockstep make-model --out DIR (--preset opt-125m | --hidden H --layers L --heads A ...)\n"
     "       lockstep plan --model DIR-or-config.json -tp N --device-memory 24GB [--dtype float16] [--json]\n"
-    "       lockstep compare A.json B.json [--near-tie 1e-3] [--logprob-tol 1e-2] [--json]   (two --output-json runs)\n";
+    "       lockstep compare A.json B.json [--near-tie 1e-3] [--logprob-tol 1e-2] [--json]   (two --output-json runs)\n"
+    "       lockstep --version\n";
+
+// What a bug report needs first: the build, and where `--device auto` would run here.
+int print_version() {
+    std::printf("lockstep %s (%s)\n", ls::lockstep_version(), ls::lockstep_git_commit());
+    std::string why;
+    const int n = ls::cuda_device_count(&why);
+    if (n > 0)
+        std::printf("CUDA: %d device(s) visible: --device auto runs on cuda\n", n);
+    else
+        std::printf("CUDA: no device (%s): --device auto runs on cpu\n", why.c_str());
+    return 0;
+}
 
 // OpenBLAS reads its settings when the library loads, before main(): set them, then start this process again,
 // once (the new process finds them set).
@@ -70,10 +85,14 @@ int main(int argc, char** argv) {
     if (cmd == "plan") return ls::plan_main(argc - 1, argv + 1);
     if (cmd == "report") return ls::report_main(argc - 1, argv + 1);
     if (cmd == "compare") return ls::compare_main(argc - 1, argv + 1);
+    if (cmd == "--version" || cmd == "version") return print_version();
     if (cmd == "--help" || cmd == "-h") {
         std::fputs(kUsage, stdout);
         return 0;
     }
-    std::fprintf(stderr, "error: unknown command \"%s\"\n%s", cmd.c_str(), kUsage);
+    if (cmd.empty())
+        std::fprintf(stderr, "error: no command\n%s", kUsage);
+    else
+        std::fprintf(stderr, "error: unknown command \"%s\"\n%s", cmd.c_str(), kUsage);
     return 2;
 }
