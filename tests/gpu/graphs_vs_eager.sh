@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # CUDA graphs change nothing but speed: the same greedy tokens and log-probs (to 1e-5) with and without
 # --enforce-eager, on a batch of decode sizes that land on several graphs (1, 3, 8 prompts); and the graphs run
-# must have replayed them. Each run's device memory in use once serving starts (KV cache and graphs made) must
-# be within what --gpu-memory-utilization allows. Greedy without --logprobs (the GPU picks the tokens, argmax_rows)
-# must give the tokens the host's sampler chose from the logits.
+# must have replayed them. Each run's device memory in use once serving starts (KV cache and graphs made), less
+# what CUDA took for the graphs, must be within what --gpu-memory-utilization allows. Greedy without --logprobs
+# (the GPU picks the tokens, argmax_rows) must give the tokens the host's sampler chose from the logits.
 # Run through with_gpu.sh (skipped without a GPU). usage: graphs_vs_eager.sh LOCKSTEP MODEL WORKDIR [FLAGS...]
 # FLAGS (the emulation's --max-cudagraph-capture-size 8) go to every graphs run but the 8 prompts' one with
 # --logprobs, which always captures the default 35 graphs.
@@ -29,7 +29,12 @@ for n in 1 3 8; do
     used=$(sed -n 's/.*(\([0-9]*\) bytes, .*/\1/p' <<< "$line")
     allowed=$(sed -n 's/.* allows \([0-9]*\) bytes.*/\1/p' <<< "$line")
     [ -n "$used" ] && [ -n "$allowed" ] || { echo "FAILED: no 'device memory in use' line in $mode-$n.log"; exit 1; }
-    [ "$used" -le "$allowed" ] || { echo "FAILED: $mode uses $used bytes, more than the $allowed allowed"; exit 1; }
+    # What CUDA took for the graphs (their executables, kernels loaded at their first launch) is outside the
+    # budget, as in vLLM, and logged beside it: the check is on the rest.
+    graphs=$(sed -n "s/.*besides the CUDA graphs' \([0-9]*\) bytes.*/\1/p" <<< "$line")
+    used=$((used - ${graphs:-0}))
+    [ "$used" -le "$allowed" ] ||
+      { echo "FAILED: $mode uses $used bytes besides the graphs, more than the $allowed allowed"; exit 1; }
   done
   # The graphs run must have replayed them (23 decode steps each), not fallen back to eager steps.
   replays=$(sed -n 's/.*(\([0-9]*\) decode steps replayed a CUDA graph).*/\1/p' "$work/graphs-$n.log" | head -1)
