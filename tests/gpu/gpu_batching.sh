@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Batching on the GPU changes no token: 40 prompts under 20 KV blocks per rank (so sequences are preempted and
 # recomputed) with chunked prefill (64 tokens a step) give, in fp32, each prompt's greedy tokens when run alone
-# (--max-num-seqs 1, eager), log-probs within 1e-5; a flip is allowed only at a near-tie below 1e-4.
+# (--max-num-seqs 1, eager), log-probs within 1e-4; a flip is allowed only at a near-tie below 1e-4. Not 1e-5 as
+# on the CPU: cuBLAS may pick another kernel for another batch size, and sum in another order.
 # Run through with_gpu.sh (skipped without a GPU). usage: gpu_batching.sh LOCKSTEP SHARED_DIR WORKDIR NP [ARGS...]
 set -eu
 bin=$1; shared=$2; work=$3; np=$4; shift 4
@@ -19,4 +20,4 @@ run batched.json --max-num-batched-tokens 64 --max-num-seqs 16 --num-gpu-blocks-
 grep -h "generated" "$work/batched.json.log"
 preempt=$(sed -n 's/.*; \([0-9]*\) preemptions).*/\1/p' "$work/batched.json.log" | head -1)
 [ "${preempt:-0}" -gt 0 ] || { echo "FAILED: no preemption with 20 KV blocks"; exit 1; }
-"$bin" compare "$work/alone.json" "$work/batched.json" --logprob-tol 1e-5 --near-tie 1e-4
+"$bin" compare "$work/alone.json" "$work/batched.json" --logprob-tol 1e-4 --near-tie 1e-4

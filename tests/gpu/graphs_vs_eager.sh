@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CUDA graphs change nothing but speed: the same greedy tokens and log-probs (to 1e-5) with and without
+# CUDA graphs change nothing but speed: the same greedy tokens and log-probs (to 1e-4) with and without
 # --enforce-eager, on a batch of decode sizes that land on several graphs (1, 3, 8 prompts); and the graphs run
 # must have replayed them. Each run's device memory in use once serving starts (KV cache and graphs made), less
 # what CUDA took for the graphs, must be within what --gpu-memory-utilization allows. Greedy without --logprobs
@@ -40,7 +40,9 @@ for n in 1 3 8; do
   replays=$(sed -n 's/.*(\([0-9]*\) decode steps replayed a CUDA graph).*/\1/p' "$work/graphs-$n.log" | head -1)
   echo "graphs run: ${replays:-no} decode steps replayed a CUDA graph"
   [ "${replays:-0}" -gt 0 ] || { echo "FAILED: no step replayed a CUDA graph"; exit 1; }
-  "$bin" compare "$work/eager-$n.json" "$work/graphs-$n.json" --logprob-tol 1e-5
+  # A graph runs its batch padded to its size, where cuBLAS may pick another kernel than for the eager batch
+  # and sum in another order: last bits, so a token may differ only at a near-tie.
+  "$bin" compare "$work/eager-$n.json" "$work/graphs-$n.json" --logprob-tol 1e-4 --near-tie 1e-4
 done
 
 # The 8 prompts again, greedy without --logprobs: the step plans are greedy, the tokens picked on the GPU.
