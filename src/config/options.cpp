@@ -29,7 +29,7 @@ po::options_description describe(RunOptions& o, std::string& device_memory) {
         ("max-tokens", po::value(&o.max_tokens)->default_value(16), "tokens to generate per prompt")
         ("temperature", po::value(&o.temperature)->default_value(1.0f), "0 = greedy")
         ("top-p", po::value(&o.top_p)->default_value(1.0f), "nucleus sampling mass in (0, 1]")
-        ("top-k", po::value(&o.top_k)->default_value(-1), "keep the k most likely tokens (-1 = all)")
+        ("top-k", po::value(&o.top_k)->default_value(-1), "keep the k most likely tokens (-1 or 0 = all)")
         ("seed", po::value(&o.seed)->default_value(0), "random seed of the sampler")
         ("logprobs", po::value(&o.logprobs)->default_value(0), "top-K log-probabilities per generated token (JSON)")
         ("ignore-eos", po::bool_switch(&o.ignore_eos), "keep generating past </s>")
@@ -107,7 +107,7 @@ void validate(const RunOptions& o) {
     ENSURE(o.max_tokens >= 1, "--max-tokens must be at least 1, got ", o.max_tokens);
     ENSURE(o.temperature >= 0.0f, "--temperature must be >= 0, got ", o.temperature);
     ENSURE(o.top_p > 0.0f && o.top_p <= 1.0f, "--top-p must be in (0, 1], got ", o.top_p);
-    ENSURE(o.top_k == -1 || o.top_k >= 1, "--top-k must be -1 (all) or at least 1, got ", o.top_k);
+    ENSURE(o.top_k >= -1, "--top-k must be -1 or 0 (all) or at least 1, got ", o.top_k);
     ENSURE(o.logprobs >= 0 && o.logprobs <= 20, "--logprobs must be in [0, 20], got ", o.logprobs);
     ENSURE(o.max_model_len >= 0, "--max-model-len must be positive, got ", o.max_model_len);
     ENSURE(o.block_size >= 1 && o.block_size <= 1024, "--block-size must be in [1, 1024], got ", o.block_size);

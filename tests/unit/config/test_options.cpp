@@ -38,6 +38,9 @@ TEST_CASE("options: errors name the flag and exit 2") {
     expect({"--prompt", "x"}, "model");
     expect({"--model", "m"}, "no prompts");
     expect({"--model", "m", "--prompt", "x", "--top-p", "1.5"}, "--top-p");
+    expect({"--model", "m", "--prompt", "x", "--top-k", "-2"}, "--top-k must be -1 or 0 (all) or at least 1");
+    // 0 is "all" as in transformers and TensorRT-LLM (and vLLM since it stopped rejecting it).
+    CHECK(parse({"--model", "m", "--prompt", "x", "--top-k", "0"}).exit_code == -1);
     expect({"--model", "m", "--prompt", "x", "-tp", "0"}, "--tensor-parallel-size");
     expect({"--model", "m", "--prompt", "x", "--pipeline-batches-in-flight", "-1"}, "--pipeline-batches-in-flight");
     CHECK(parse({"--model", "m", "--prompt", "x", "-pp", "2"}).run.pipeline_parallel_size == 2);
