@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "engine/serve.h"
 #include "engine/output.h"
+#include "engine/report_collect.h"
 #include "engine/runtime.h"
 
 namespace ls {
@@ -129,7 +130,11 @@ int run_bench(const RunOptions& o) {
     std::unique_ptr<Runtime> rt = prepare_runtime(o);
     const ProcessGrid& g = rt->grid;
     std::vector<Sequence> requests;
-    if (g.is_driver()) requests = synthetic_requests(o, rt->cfg, rt->max_model_len);
+    if (g.is_driver()) {
+        requests = synthetic_requests(o, rt->cfg, rt->max_model_len);
+        if (!o.output_json.empty()) check_writable("--output-json", o.output_json);
+        check_report_path(o);
+    }
     load_runtime(*rt, o);
 
     const bool on_device = !rt->be->host_memory();

@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 #include "engine/serve.h"
 #include "engine/output.h"
+#include "engine/report_collect.h"
 #include "engine/runtime.h"
 
 namespace ls {
@@ -70,12 +71,14 @@ std::vector<Sequence> make_requests(const RunOptions& o, const BpeTokenizer& tok
 int run_generate(const RunOptions& o) {
     std::unique_ptr<Runtime> rt = prepare_runtime(o);
     const bool is_driver = rt->grid.is_driver();
-    // The driver tokenizes first, so that a bad tokenizer or prompt file fails before any weight is read.
+    // The driver tokenizes first, so that a bad tokenizer, prompt file or output path fails before any weight is read.
     std::optional<BpeTokenizer> tok;
     std::vector<Sequence> requests;
     if (is_driver) {
         tok.emplace(load_tokenizer(o));
         requests = make_requests(o, *tok, rt->cfg, rt->max_model_len);
+        if (!o.output_json.empty()) check_writable("--output-json", o.output_json);
+        check_report_path(o);
     }
     load_runtime(*rt, o);
 

@@ -1,6 +1,10 @@
 #include "engine/output.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -40,13 +44,24 @@ void write_text_file(const std::string& path, const std::string& text) {
     const std::string tmp = path + ".tmp";
     {
         std::ofstream f(tmp, std::ios::binary);
-        ENSURE(f.good(), path, ": cannot open for writing");
+        ENSURE(f.good(), path, ": cannot open for writing: ", std::strerror(errno));
         f << text;
         ENSURE(f.good(), path, ": write failed");
     }
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
     ENSURE(!ec, path, ": cannot rename ", tmp, ": ", ec.message());
+}
+
+void check_writable(const std::string& flag, const std::string& path) {
+    namespace fs = std::filesystem;
+    const fs::path p(path);
+    std::error_code ec;
+    ENSURE(!fs::is_directory(p, ec), flag, " ", path, ": is a folder; expected a file name");
+    const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+    ENSURE(fs::is_directory(dir, ec), flag, " ", path, ": the folder ", dir.string(), " does not exist");
+    ENSURE(access(dir.c_str(), W_OK) == 0, flag, " ", path, ": cannot write in ", dir.string(), ": ",
+           std::strerror(errno));
 }
 
 void print_generations(const std::vector<Sequence>& requests) {

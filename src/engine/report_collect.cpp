@@ -1,13 +1,17 @@
 #include "engine/report_collect.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "comm/control_channel.h"
 #include "core/log.h"
+#include "engine/output.h"
 #include "model/memory_plan.h"
 #include "parallel/group_communicator.h"
 
@@ -150,6 +154,16 @@ RunReport driver_report(const RunOptions& o, const Runtime& rt, const EngineStat
 }
 
 }  // namespace
+
+void check_report_path(const RunOptions& o) {
+    if (o.report == "none") return;
+    if (!o.report.empty()) return check_writable("--report", o.report);
+    std::error_code ec;
+    std::filesystem::create_directories("results", ec);
+    ENSURE(!ec, "cannot make results/ for the report (", ec.message(), "); pass --report PATH or --report none");
+    ENSURE(access("results", W_OK) == 0, "cannot write the report in results/ (", std::strerror(errno),
+           "); pass --report PATH or --report none");
+}
 
 std::string write_report(const RunOptions& o, const Runtime& rt, const EngineStats& st,
                          const std::vector<Sequence>* requests) {

@@ -9,6 +9,9 @@
 
 namespace ls {
 
+// On the driver, before any weight is read: --report's folder (results/ by default, made here) can be written.
+void check_report_path(const RunOptions& o);
+
 // Every rank calls it (it gathers). Returns the path written on the driver ("" elsewhere or with --report none).
 std::string write_report(const RunOptions& o, const Runtime& rt, const EngineStats& st,
                          const std::vector<Sequence>* requests);

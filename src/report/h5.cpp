@@ -58,6 +58,7 @@ std::vector<T> read_numbers(hid_t file, const std::string& path, const std::stri
 }  // namespace
 
 H5File H5File::create(const std::string& path) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // our messages, not HDF5's error stack dump
     return H5File(checked(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "create the file", path),
                   path);
 }
