@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 
 #include "core/check.h"
 
@@ -65,6 +66,9 @@ H5File H5File::create(const std::string& path) {
 
 H5File H5File::open(const std::string& path) {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // our messages, not HDF5's error stack dump
+    std::error_code ec;
+    ENSURE(std::filesystem::exists(path, ec), path, ": no such file");
+    ENSURE(!std::filesystem::is_directory(path, ec), path, ": is a folder, not a report file");
     return H5File(checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open it as an HDF5 file", path),
                   path);
 }
