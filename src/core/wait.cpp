@@ -63,8 +63,8 @@ void poll(const std::function<int(int&)>& test, const char* what, bool may_sleep
         if (done) return;
         if (sigterm_received())
             fail(cat("terminated by SIGTERM while waiting for ", what, g_step >= 0 ? cat(" at step ", g_step) : "",
-                     ": mpirun is ending the job, most likely because another rank exited or was killed (see "
-                     "mpirun's message)"));
+                     ": mpirun is ending the job: another rank exited or was killed, or the job was interrupted "
+                     "(Ctrl-C, scancel; see mpirun's message)"));
         // The driver watches for a worker's abort notice while it waits (a dead peer never arrives here).
         if (iter % 256 == 255 && is_driver()) check_abort_notice();
         if (iter % 256 == 255)
