@@ -170,12 +170,17 @@ int run_bench(const RunOptions& o) {
     const EngineStats st = serve(o, *rt, driver ? &*driver : nullptr, requests, in_flight);
     if (!g.is_driver()) return 0;
 
-    std::vector<double> ttft, itl;
+    // vLLM's benchmark_serving definitions: ITL over every gap between tokens; TPOT per request, its decode time
+    // over its tokens after the first (so a request's many gaps weigh as one); E2EL from arrival to last token.
+    std::vector<double> ttft, itl, tpot, e2el;
     int64_t n_out = 0, n_in = 0;
     double end = 0;
     for (const auto& s : requests) {
         ENSURE(s.error.empty(), "request ", s.id, ": ", s.error);
         ttft.push_back(s.token_times.front() - s.arrival);
+        e2el.push_back(s.token_times.back() - s.arrival);
+        if (s.token_times.size() > 1)
+            tpot.push_back((s.token_times.back() - s.token_times.front()) / double(s.token_times.size() - 1));
         for (size_t i = 1; i < s.token_times.size(); i++) itl.push_back(s.token_times[i] - s.token_times[i - 1]);
         n_out += int64_t(s.output_ids.size());
         n_in += int64_t(s.prompt_ids.size());
@@ -189,7 +194,8 @@ int run_bench(const RunOptions& o) {
         {"steps", st.n_steps}, {"preemptions", driver->n_preemptions()},
         {"requests_per_s", double(requests.size()) / end}, {"output_tokens_per_s", double(n_out) / end},
         {"total_tokens_per_s", double(n_in + n_out) / end}, {"ttft", latency_stats(ttft)},
-        {"itl", latency_stats(itl)}, {"decode_floor_ms", floor_total * 1e3},
+        {"itl", latency_stats(itl)}, {"tpot", latency_stats(tpot)}, {"e2el", latency_stats(e2el)},
+        {"decode_floor_ms", floor_total * 1e3},
         {"weight_bytes_read_per_token_rank0", read_bytes}, {"read_bandwidth_gb_s_rank0", bw.read / 1e9},
         {"bandwidth_threads_rank0", on_device ? 0 : rt->cpu_threads},
         {"copy_bandwidth_gb_s_rank0", bw.copy / 1e9},
@@ -197,7 +203,7 @@ int run_bench(const RunOptions& o) {
         {"dtype", dtype_name(rt->dtype)}, {"cuda_graphs", rt->graphs != nullptr}, {"cuda_graph_steps", st.graph_steps}, {"command", o.command_line}};
     char table[2048];
     std::snprintf(table, sizeof table,
-                  "lockstep bench: tp=%d, %d requests × (%d in, %d out), request rate %s, %d KV blocks\n"
+                  "lockstep bench: tp=%d, pp=%d, %d requests × (%d in, %d out), request rate %s, %d KV blocks\n"
                   "  duration              %10.2f s   (%lld steps, %d preemptions)\n"
                   "  requests/s            %10.2f\n"
                   "  output tokens/s       %10.1f\n"
@@ -205,15 +211,21 @@ int run_bench(const RunOptions& o) {
                   "                        %10s %10s %10s %10s\n"
                   "  TTFT (ms)             %10.1f %10.1f %10.1f %10.1f\n"
                   "  ITL (ms)              %10.2f %10.2f %10.2f %10.2f\n"
+                  "  TPOT (ms)             %10.2f %10.2f %10.2f %10.2f\n"
+                  "  E2E latency (ms)      %10.1f %10.1f %10.1f %10.1f\n"
                   "  batch-1 decode floor  %10.2f ms per token (weight bytes ÷ read bandwidth of each stage's slowest rank, summed)\n",
-                  g.tp_size, o.num_prompts, o.input_len, o.output_len,
+                  g.tp_size, g.pp_size, o.num_prompts, o.input_len, o.output_len,
                   o.request_rate > 0 ? cat(o.request_rate, "/s").c_str() : "inf (all at once)", rt->kv.n_blocks,
                   end, (long long)st.n_steps, driver->n_preemptions(), double(requests.size()) / end,
                   double(n_out) / end, double(n_in + n_out) / end, "mean", "p50", "p90", "p99",
                   j["ttft"]["mean_ms"].get<double>(), j["ttft"]["p50_ms"].get<double>(),
                   j["ttft"]["p90_ms"].get<double>(), j["ttft"]["p99_ms"].get<double>(),
                   j["itl"]["mean_ms"].get<double>(), j["itl"]["p50_ms"].get<double>(), j["itl"]["p90_ms"].get<double>(),
-                  j["itl"]["p99_ms"].get<double>(), floor_total * 1e3);
+                  j["itl"]["p99_ms"].get<double>(), j["tpot"]["mean_ms"].get<double>(),
+                  j["tpot"]["p50_ms"].get<double>(), j["tpot"]["p90_ms"].get<double>(),
+                  j["tpot"]["p99_ms"].get<double>(), j["e2el"]["mean_ms"].get<double>(),
+                  j["e2el"]["p50_ms"].get<double>(), j["e2el"]["p90_ms"].get<double>(),
+                  j["e2el"]["p99_ms"].get<double>(), floor_total * 1e3);
     std::fputs(table, stdout);
     std::fflush(stdout);
     if (!o.output_json.empty()) write_text_file(o.output_json, j.dump(2) + "\n");
