@@ -30,8 +30,9 @@ inline int64_t slot_of(const int32_t* table, int64_t j, int64_t block_size) {
 // (16) running sums, element e in sum e % 16, as two 8-float halves, and adds them up as a tree of shuffles,
 // not by 16 dependent adds through memory, which is what -O2 makes of a float[kCpuLanes] and what cost a score
 // more than its multiplies. Not one 16-float vector: on AVX2 GCC moved its halves through the stack, and one
-// opt-125m decode attention (12 heads, 1152 keys) took 980 µs on one core instead of 228 µs in halves
-// (results/cpu-decode-attention-avx2). The halves give the same sums in the same order, so the same bits.
+// opt-125m decode attention (12 heads, 1152 keys, from cache) took 965 µs on one core instead of 192 µs in
+// halves (scripts/cpu_attention_bench.cpp, results/cpu-decode-attention-avx2). The halves give the same sums
+// in the same order, so the same bits.
 // (GCC notes that passing such a vector by value differs between instruction sets: these helpers are inlined
 // into each clone, never called across that boundary.)
 #pragma GCC diagnostic ignored "-Wpsabi"
