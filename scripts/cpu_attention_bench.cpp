@@ -2,10 +2,11 @@
 // n_heads 12 × d_head 64 (opt-125m), the context in consecutive blocks of 16, random K/V, 50 calls after 3
 // warm-ups; prints µs per call and the K+V bytes read per µs. A context of ~1k keys (7 MB) sits in a large
 // last-level cache, so this is the op's compute cost; a model run reads K/V from memory.
-// Build against a configured tree's libraries (the -I and .a paths are the tree's), then run with one BLAS thread:
+// Built with the rest (CMakeLists.txt); run with one BLAS thread:
+//   OPENBLAS_NUM_THREADS=1 build/cpu_attention_bench [CONTEXT=1152] [THREADS=1] [SEQUENCES=1]
+// The figures in results/cpu-decode-attention-avx2 came from it compiled by hand against each tree's libraries:
 //   g++ -O2 -std=c++20 -I src scripts/cpu_attention_bench.cpp build/libls_backend.a build/libls_core.a
-//       -lopenblas -lpthread -o /tmp/cpu_attention_bench
-//   OPENBLAS_NUM_THREADS=1 /tmp/cpu_attention_bench [CONTEXT=1152] [THREADS=1] [SEQUENCES=1]
+//       -lopenblas -lpthread
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
