@@ -42,7 +42,10 @@ class Backend {
 public:
     virtual ~Backend() = default;
     virtual std::string name() const = 0;         // "cpu", "cuda:0 (NVIDIA H100 ...)"
-    virtual DType compute_dtype() const = 0;      // dtype of weights and activations on this backend
+    virtual DType compute_dtype() const = 0;      // dtype of activations and the KV cache on this backend
+    // dtype the weights are stored in: the compute dtype, but on the CPU backend, which may keep them in 16 bits
+    // and compute in fp32. The model loads its weights in it (parallel/shard_loader.cpp).
+    virtual DType weight_dtype() const { return compute_dtype(); }
     virtual bool host_memory() const { return false; }  // alloc() memory is the host's (MPI can use it directly)
     virtual double total_memory() const = 0;      // bytes of the device (the CPU backend: its host budget)
     virtual MemoryUsage memory_usage() const = 0;
@@ -124,7 +127,9 @@ struct BackendConfig {
     int n_cpu_threads = 1;       // BLAS threads of this rank
     double cpu_memory = 0;       // the CPU backend's device memory in bytes
     int cuda_device = 0;         // CUDA device index: the rank's local rank (rank among this host's ranks)
-    DType dtype = DType::F32;    // CUDA: weights and activations in F32, F16 or BF16 (accumulation in fp32)
+    // CUDA: weights and activations in F32, F16 or BF16 (accumulation in fp32). CPU: the weights' storage (the
+    // math is fp32).
+    DType dtype = DType::F32;
     bool allow_tf32 = false;     // CUDA, F32 only: TF32 tensor-core GEMMs (off: bitwise-faithful fp32 math)
 };
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/cpu_attention.h"
+#include "backend/cpu_linear16.h"
 #include "backend/openblas_env.h"
 #include "backend/shape_checks.h"
 
@@ -19,16 +20,39 @@ namespace {
 void expect_f32(const Tensor& t, const char* what) {
     ENSURE(t.dtype == DType::F32, "cpu backend: ", what, " must be float32, got ", dtype_name(t.dtype));
 }
+
+// A bias, norm weight or embedding row as fp32: the tensor's own floats, or, for weights stored in 16 bits,
+// its values widened into a copy (d floats per op, beside the op's pass over [n, d] activations).
+class F32Values {
+public:
+    explicit F32Values(const Tensor& t) {
+        if (t.dtype == DType::F32) {
+            p_ = t.f32();
+            return;
+        }
+        own_.resize(size_t(t.numel()));
+        widen_to_f32(t.data, t.dtype, own_.data(), t.numel());
+        p_ = own_.data();
+    }
+    const float* get() const { return p_; }
+
+private:
+    std::vector<float> own_;
+    const float* p_ = nullptr;
+};
 }  // namespace
 
-CpuBackend::CpuBackend(int n_threads, double total_memory)
-    : n_threads_(std::max(1, n_threads)), pool_(n_threads_), total_memory_(total_memory) {
+CpuBackend::CpuBackend(int n_threads, double total_memory, DType weight_dtype)
+    : n_threads_(std::max(1, n_threads)), pool_(n_threads_), total_memory_(total_memory), weight_dtype_(weight_dtype) {
+    ENSURE(weight_dtype == DType::F32 || weight_dtype == DType::F16 || weight_dtype == DType::BF16,
+           "cpu backend: weights in ", dtype_name(weight_dtype), " are not supported");
     // Several ranks share a node's cores: each rank's BLAS gets its share, or the ranks fight over them.
     openblas_set_num_threads(n_threads_);
 }
 
 std::string CpuBackend::name() const {
-    return cat("cpu (OpenBLAS ", openblas_core(), ", ", n_threads_, " thread(s))");
+    return cat("cpu (OpenBLAS ", openblas_core(), ", ", n_threads_, " thread(s)",
+               weight_dtype_ == DType::F32 ? "" : cat(", ", dtype_torch_name(weight_dtype_), " weights"), ")");
 }
 
 Buffer CpuBackend::alloc(DType dtype, std::initializer_list<int64_t> shape) {
@@ -65,12 +89,22 @@ std::unique_ptr<Stopwatch> CpuBackend::make_stopwatch() {
 
 void CpuBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
     expect_f32(x, "linear input");
-    expect_f32(w, "linear weight");
     const int64_t n = x.rows(), d_in = x.cols(), d_out = w.rows();
     ENSURE(w.cols() == d_in && y.rows() == n && y.cols() == d_out, "linear: shapes y[", y.rows(), ",", y.cols(),
            "] x[", n, ",", d_in, "] w[", d_out, ",", w.cols(), "] do not match");
     if (n == 0) return;
-    if (n == 1)  // decode at batch 1: sgemm would pack (copy) the whole weight matrix first
+    if (w.dtype != DType::F32) {
+        float* panel = nullptr;
+        if (n > kW16DirectRows) {
+            const int64_t need = w16_panel_floats(d_in);
+            if (panel_.empty() || panel_.tensor().numel() < need) {
+                panel_ = Buffer();  // the old and new panels never coexist
+                panel_ = alloc(DType::F32, {need});
+            }
+            panel = panel_.tensor().f32();
+        }
+        linear_w16(y, x, w, panel, pool_);
+    } else if (n == 1)  // decode at batch 1: sgemm would pack (copy) the whole weight matrix first
         cblas_sgemv(CblasRowMajor, CblasNoTrans, int(d_out), int(d_in), 1.0f, w.f32(), int(d_in), x.f32(), 1, 0.0f,
                     y.f32(), 1);
     else
@@ -107,9 +141,10 @@ void add_residual_row(float* hi, const float* yi, const float* bias, int64_t d) 
 void add_bias_rows(const Tensor& y, const Tensor& bias, bool relu, const char* op) {
     check_bias(y, bias, op);
     const int64_t n = y.rows(), d = y.cols();
+    const F32Values b(bias);
     for (int64_t i = 0; i < n; i++) {
         float* yi = y.f32() + i * d;
-        for (int64_t j = 0; j < d; j++) yi[j] = relu ? std::max(yi[j] + bias.f32()[j], 0.0f) : yi[j] + bias.f32()[j];
+        for (int64_t j = 0; j < d; j++) yi[j] = relu ? std::max(yi[j] + b.get()[j], 0.0f) : yi[j] + b.get()[j];
     }
 }
 }  // namespace
@@ -117,8 +152,8 @@ void add_bias_rows(const Tensor& y, const Tensor& bias, bool relu, const char* o
 void CpuBackend::layer_norm(const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
     check_layer_norm(y, x, gamma, beta, "layer_norm");
     const int64_t d = x.cols();
-    for (int64_t i = 0; i < x.rows(); i++)
-        layer_norm_row(y.f32() + i * d, x.f32() + i * d, gamma.f32(), beta.f32(), d, eps);
+    const F32Values g(gamma), b(beta);
+    for (int64_t i = 0; i < x.rows(); i++) layer_norm_row(y.f32() + i * d, x.f32() + i * d, g.get(), b.get(), d, eps);
 }
 
 void CpuBackend::add(const Tensor& y, const Tensor& x) {
@@ -134,7 +169,8 @@ void CpuBackend::add_bias_relu(const Tensor& y, const Tensor& bias) { add_bias_r
 void CpuBackend::add_residual(const Tensor& h, const Tensor& y, const Tensor& bias) {
     check_residual(h, y, bias, "add_residual");
     const int64_t d = h.cols();
-    for (int64_t i = 0; i < h.rows(); i++) add_residual_row(h.f32() + i * d, y.f32() + i * d, bias.f32(), d);
+    const F32Values b(bias);
+    for (int64_t i = 0; i < h.rows(); i++) add_residual_row(h.f32() + i * d, y.f32() + i * d, b.get(), d);
 }
 
 // Row by row, so that the row the norm reads is still in L1 from the add.
@@ -143,10 +179,11 @@ void CpuBackend::add_residual_layer_norm(const Tensor& out, const Tensor& h, con
     check_residual(h, y, bias, "add_residual_layer_norm");
     check_layer_norm(out, h, gamma, beta, "add_residual_layer_norm");
     const int64_t d = h.cols();
+    const F32Values b(bias), g(gamma), be(beta);
     for (int64_t i = 0; i < h.rows(); i++) {
         float* hi = h.f32() + i * d;
-        add_residual_row(hi, y.f32() + i * d, bias.f32(), d);
-        layer_norm_row(out.f32() + i * d, hi, gamma.f32(), beta.f32(), d, eps);
+        add_residual_row(hi, y.f32() + i * d, b.get(), d);
+        layer_norm_row(out.f32() + i * d, hi, g.get(), be.get(), d, eps);
     }
 }
 
@@ -157,8 +194,11 @@ void CpuBackend::embedding(const Tensor& y, const Tensor& ids, const Tensor& tab
     for (int64_t i = 0; i < n; i++) {
         const int64_t r = int64_t(ids.i32()[i]) - row_begin;
         float* yi = y.f32() + i * d;
-        if (r >= 0 && r < n_rows)
+        if (r >= 0 && r < n_rows && table.dtype == DType::F32)
             std::memcpy(yi, table.f32() + r * d, size_t(d) * 4);
+        else if (r >= 0 && r < n_rows)
+            widen_to_f32(static_cast<const char*>(table.data) + r * d * int64_t(dtype_size(table.dtype)), table.dtype,
+                         yi, d);
         else
             std::memset(yi, 0, size_t(d) * 4);
     }

@@ -1,5 +1,7 @@
-// The CPU backend: fp32 everywhere, GEMMs through OpenBLAS, the rest as plain loops. It is the numerical
-// reference the CUDA backend is tested against, and what runs on machines without a GPU.
+// The CPU backend: fp32 math, GEMMs through OpenBLAS, the rest as plain loops. It is the numerical reference
+// the CUDA backend is tested against, and what runs on machines without a GPU. Weights are fp32, or stored in
+// fp16/bf16 (--dtype float16|bfloat16: half the memory and the bytes a decode step reads) and widened to fp32
+// where an op reads them; activations and the KV cache stay fp32.
 #pragma once
 #include "backend/backend.h"
 #include "backend/worker_pool.h"
@@ -8,9 +10,10 @@ namespace ls {
 
 class CpuBackend final : public Backend {
 public:
-    CpuBackend(int n_threads, double total_memory);
+    CpuBackend(int n_threads, double total_memory, DType weight_dtype = DType::F32);
     std::string name() const override;
     DType compute_dtype() const override { return DType::F32; }
+    DType weight_dtype() const override { return weight_dtype_; }
     bool host_memory() const override { return true; }
     double total_memory() const override { return total_memory_; }
     MemoryUsage memory_usage() const override { return usage_; }
@@ -44,7 +47,9 @@ private:
     int n_threads_;
     WorkerPool pool_;  // attention's threads; OpenBLAS has its own
     double total_memory_;
+    DType weight_dtype_;
     MemoryUsage usage_;
+    Buffer panel_;  // fp32 scratch the 16-bit weights of a large linear are widened into (cpu_linear16.h)
 };
 
 }  // namespace ls

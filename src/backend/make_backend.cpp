@@ -5,7 +5,7 @@
 namespace ls {
 
 std::unique_ptr<Backend> make_backend(const BackendConfig& cfg) {
-    if (cfg.device == "cpu") return std::make_unique<CpuBackend>(cfg.n_cpu_threads, cfg.cpu_memory);
+    if (cfg.device == "cpu") return std::make_unique<CpuBackend>(cfg.n_cpu_threads, cfg.cpu_memory, cfg.dtype);
     if (cfg.device == "cuda") return make_cuda_backend(cfg);
     raise("--device ", cfg.device, ": expected auto, cpu or cuda");
 }

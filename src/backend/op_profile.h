@@ -59,6 +59,7 @@ public:
 
     std::string name() const override { return inner_->name(); }
     DType compute_dtype() const override { return inner_->compute_dtype(); }
+    DType weight_dtype() const override { return inner_->weight_dtype(); }
     bool host_memory() const override { return inner_->host_memory(); }
     double total_memory() const override { return inner_->total_memory(); }
     MemoryUsage memory_usage() const override { return inner_->memory_usage(); }

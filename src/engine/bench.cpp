@@ -200,7 +200,8 @@ int run_bench(const RunOptions& o) {
         {"bandwidth_threads_rank0", on_device ? 0 : rt->cpu_threads},
         {"copy_bandwidth_gb_s_rank0", bw.copy / 1e9},
         {"floor_bandwidth", on_device ? "device-to-device copy" : "host memory read"}, {"device", rt->be->name()},
-        {"dtype", dtype_name(rt->dtype)}, {"cuda_graphs", rt->graphs != nullptr}, {"cuda_graph_steps", st.graph_steps}, {"command", o.command_line}};
+        {"dtype", dtype_name(rt->be->compute_dtype())}, {"weight_dtype", dtype_name(rt->be->weight_dtype())},
+        {"cuda_graphs", rt->graphs != nullptr}, {"cuda_graph_steps", st.graph_steps}, {"command", o.command_line}};
     char table[2048];
     std::snprintf(table, sizeof table,
                   "lockstep bench: tp=%d, pp=%d, %d requests × (%d in, %d out), request rate %s, %d KV blocks\n"

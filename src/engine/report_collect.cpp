@@ -112,7 +112,8 @@ RunReport driver_report(const RunOptions& o, const Runtime& rt, const EngineStat
     RunReport r;
     r.text_attrs = {{"model", o.model},
                     {"model_config", read_text(rt.cfg.source)},
-                    {"dtype", dtype_torch_name(rt.dtype)},
+                    {"dtype", dtype_torch_name(rt.be->compute_dtype())},  // activations, KV cache, all-reduces
+                    {"weight_dtype", dtype_torch_name(rt.be->weight_dtype())},
                     {"backend", rt.be->name()},
                     {"device", rt.device},
                     {"collectives", rt.comm == "nccl" ? nccl_version() : std::string("MPI")},
@@ -140,6 +141,7 @@ RunReport driver_report(const RunOptions& o, const Runtime& rt, const EngineStat
         in.cfg = rt.cfg;
         in.tp = rt.grid.tp_size;
         in.dtype_bytes = int(dtype_size(rt.be->compute_dtype()));
+        in.weight_dtype_bytes = int(dtype_size(rt.be->weight_dtype()));
         in.device_memory = rt.sizing.total_memory;
         in.gpu_memory_utilization = o.gpu_memory_utilization;
         in.block_size = rt.kv.block_size;

@@ -33,15 +33,14 @@ double host_memory_share(int local_size) {
     return double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)) / std::max(1, local_size);
 }
 
-// --dtype: the CPU backend computes in float32 only. On CUDA, auto is the checkpoint's dtype, except that
-// float32 checkpoints run in float16, as vLLM does.
+// --dtype. On the CPU the math is fp32 and the flag sets how weights are stored: auto is float32, the numerical
+// reference; float16 or bfloat16 halves the weights' memory and the bytes a decode step reads. On CUDA, auto is
+// the checkpoint's dtype, except that float32 checkpoints run in float16, as vLLM does.
 DType resolve_dtype(const std::string& flag, const std::string& device, const ModelConfig& cfg) {
-    if (device == "cpu") {
-        ENSURE(flag == "auto" || flag == "float32", "--dtype ", flag,
-               ": the CPU backend computes in float32; use --dtype float32 or auto");
-        return DType::F32;
-    }
-    const std::string d = flag == "auto" ? (cfg.torch_dtype == "bfloat16" ? "bfloat16" : "float16") : flag;
+    const std::string d = flag != "auto" ? flag
+                          : device == "cpu" ? "float32"
+                          : cfg.torch_dtype == "bfloat16" ? "bfloat16"
+                                                          : "float16";
     if (d == "float32") return DType::F32;
     if (d == "float16") return DType::F16;
     if (d == "bfloat16") return DType::BF16;
@@ -111,7 +110,9 @@ std::unique_ptr<Runtime> prepare_runtime(const RunOptions& o) {
     log0("model ", o.model, ": OPT, ", cfg.n_layers, " layers, hidden ", cfg.d_model, ", ", cfg.n_heads,
          " heads, ffn ", cfg.d_ff, ", vocab ", cfg.n_vocab, ", ", cfg.pre_ln ? "pre-LN" : "post-LN",
          cfg.has_projection() ? cat(", word_embed_proj_dim ", cfg.d_embed) : "", "; checkpoint dtype ",
-         cfg.torch_dtype, ", compute ", dtype_torch_name(rt->dtype), ", max_model_len ", rt->max_model_len);
+         cfg.torch_dtype, ", compute ", rt->device == "cpu" ? "float32" : dtype_torch_name(rt->dtype),
+         rt->device == "cpu" && rt->dtype != DType::F32 ? cat(" with ", dtype_torch_name(rt->dtype), " weights") : "",
+         ", max_model_len ", rt->max_model_len);
     log0("device ", rt->device, ", collectives over ", rt->comm == "nccl" ? nccl_version() : "MPI",
          rt->device == "cuda" && rt->comm == "mpi" ? " (staged through host memory: --comm mpi)" : "");
     return rt;

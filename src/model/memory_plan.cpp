@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "backend/cpu_linear16.h"
 #include "core/check.h"
 #include "model/weights.h"
 #include "parallel/pipeline.h"
@@ -32,6 +33,9 @@ void validate(const MemoryPlanInput& in) {
     validate_tensor_parallel(in.cfg, in.tp);
     ENSURE(in.dtype_bytes == 2 || in.dtype_bytes == 4, "--dtype: ", in.dtype_bytes,
            "-byte elements are not supported (float32: 4, float16 and bfloat16: 2)");
+    ENSURE(in.weight_dtype_bytes == 0 || in.weight_dtype_bytes == in.dtype_bytes ||
+               (in.weight_dtype_bytes == 2 && in.dtype_bytes == 4),
+           "memory plan: ", in.weight_dtype_bytes, "-byte weights with ", in.dtype_bytes, "-byte activations");
     ENSURE(in.device_memory > 0, "--device-memory must be positive, got ", in.device_memory);
     ENSURE(in.gpu_memory_utilization > 0 && in.gpu_memory_utilization <= 1,
            "--gpu-memory-utilization must be in (0, 1], got ", in.gpu_memory_utilization);
@@ -112,6 +116,26 @@ void count_activations(const ModelConfig& c, int tp, int64_t esize, MemoryPlan& 
         if (tp > 1) t += alloc_bytes(tp * n_seqs * v_local, 4);
         t += alloc_bytes(2 * tp * n_seqs, i32);
     }
+    // backend/cpu_backend.cpp with 16-bit weights: a linear of more than kW16DirectRows rows widens its weights
+    // into a panel the backend allocates at the first such call and keeps, grown to the widest (w16_panel_floats).
+    if (p.weight_dtype_bytes != esize) {
+        int64_t panel = 0;
+        auto linear = [&](int64_t rows, int64_t d_in) {
+            if (rows > kW16DirectRows) panel = std::max(panel, w16_panel_floats(d_in));
+        };
+        const int64_t d = c.d_model, e = c.d_embed;
+        if (p.first() && c.has_projection()) linear(n_tokens, e);  // project_in
+        if (p.n_layers() > 0) {
+            linear(n_tokens, d);           // q, k, v and fc1
+            linear(n_tokens, d_local);     // out_proj
+            linear(n_tokens, d_ff_local);  // fc2
+        }
+        if (p.last()) {
+            if (c.has_projection()) linear(n_seqs, d);  // project_out, of the sampled rows
+            linear(n_seqs, e);                          // the LM head
+        }
+        if (panel > 0) t += alloc_bytes(panel, 4);
+    }
     p.transient_bytes = t;
     p.activation_bytes = p.workspace_bytes + p.transient_bytes;
 }
@@ -155,6 +179,7 @@ MemoryPlan plan_stage(const MemoryPlanInput& in, int pp_rank) {
     p.pp = in.pp;
     p.pp_rank = pp_rank;
     p.dtype_bytes = in.dtype_bytes;
+    p.weight_dtype_bytes = in.weight_dtype_bytes ? in.weight_dtype_bytes : in.dtype_bytes;
     p.block_size = in.block_size;
     p.device_memory = in.device_memory;
     p.gpu_memory_utilization = in.gpu_memory_utilization;
@@ -167,7 +192,7 @@ MemoryPlan plan_stage(const MemoryPlanInput& in, int pp_rank) {
     p.layer_end = layers.end;
 
     const int64_t esize = in.dtype_bytes;
-    count_weights(in.cfg, in.tp, esize, p);
+    count_weights(in.cfg, in.tp, p.weight_dtype_bytes, p);
     count_activations(in.cfg, in.tp, esize, p);
     count_kv(in.cfg, in.tp, esize, p);
     count_collectives(in.cfg, in.tp, esize, p);
@@ -208,6 +233,7 @@ std::vector<std::pair<std::string, double>> memory_plan_fields(const MemoryPlan&
         {"layer_begin", p.layer_begin},
         {"layer_end", p.layer_end},
         {"dtype_bytes", p.dtype_bytes},
+        {"weight_dtype_bytes", p.weight_dtype_bytes},
         {"device_memory", p.device_memory},
         {"gpu_memory_utilization", p.gpu_memory_utilization},
         {"block_size", p.block_size},

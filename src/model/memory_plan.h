@@ -26,6 +26,9 @@ struct MemoryPlanInput {
     ModelConfig cfg;
     int tp = 1;                          // tensor-parallel size
     int dtype_bytes = 4;                 // weights, activations and KV: 4 (float32, the CPU engine) or 2
+    // The weights' bytes when they differ from dtype_bytes: 2 for the CPU backend's 16-bit weights (its
+    // activations and KV stay fp32, dtype_bytes 4). 0: dtype_bytes.
+    int weight_dtype_bytes = 0;
     double device_memory = 0;            // bytes of one rank's device
     double gpu_memory_utilization = 0.9;
     int block_size = 16;
@@ -39,7 +42,7 @@ struct MemoryPlanInput {
 
 struct MemoryPlan {
     // The settings after defaults, as the engine resolves them.
-    int tp = 1, pp = 1, pp_rank = 0, dtype_bytes = 4, block_size = 16;
+    int tp = 1, pp = 1, pp_rank = 0, dtype_bytes = 4, weight_dtype_bytes = 4, block_size = 16;
     int layer_begin = 0, layer_end = 0;  // this stage's layers [begin, end)
     int64_t n_layers() const { return layer_end - layer_begin; }
     bool first() const { return pp_rank == 0; }       // holds the embeddings
@@ -53,7 +56,8 @@ struct MemoryPlan {
     int64_t weight_bytes = 0;  // the sum
 
     // Activations of the profiling pass: OptModel's workspace (max_num_batched_tokens rows) plus the peak of
-    // what the backend allocates during one forward pass of the largest step (int32 step arrays, logits).
+    // what the backend allocates during one forward pass of the largest step (int32 step arrays, logits, and
+    // with 16-bit weights on the CPU the panel they are widened into).
     int64_t profile_tokens = 0, profile_seqs = 0;  // that step: tokens, and sequences (each one sampled)
     int64_t workspace_bytes = 0;
     int64_t transient_bytes = 0;

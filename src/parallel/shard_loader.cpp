@@ -4,10 +4,10 @@
 
 namespace ls {
 
-// Checkpoints are read as fp32 and narrowed here, on the host, to the backend's compute dtype (rounding to
-// nearest even, as torch's .to(float16) does).
+// Checkpoints are read as fp32 and narrowed here, on the host, to the dtype the backend stores weights in
+// (rounding to nearest even, as torch's .to(float16) does).
 Buffer ShardLoader::upload(const std::vector<float>& host, int64_t rows, int64_t cols, bool replicated) {
-    const DType dt = backend_.compute_dtype();
+    const DType dt = backend_.weight_dtype();
     Buffer b = backend_.alloc(dt, {rows, cols});
     if (dt == DType::F32) {
         backend_.copy_from_host(b, host.data());

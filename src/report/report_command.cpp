@@ -39,6 +39,7 @@ struct Reading {
     std::vector<double> ttft, itl;
     // The device's memory when serving began (CUDA runs; reports before these figures have none).
     std::string device = "cpu";
+    std::string weight_dtype;  // "" in reports from before it was written
     double gpu_memory_utilization = 0;
     std::vector<double> total_memory, device_used, activation_peak, graph_memory;
     std::map<std::string, std::vector<double>> plan;  // lockstep plan's figures, one per pipeline stage
@@ -68,6 +69,7 @@ Reading read(const std::string& path) {
     // Reports before these attributes: fp32 (the CPU backend), and the embedding as wide as the hidden state.
     r.d_embed = f.has_attr("word_embed_proj_dim") ? int(f.attr_double("word_embed_proj_dim")) : r.hidden;
     r.elem_bytes = f.has_attr("dtype") && f.attr_string("dtype") != "float32" ? 2 : 4;
+    if (f.has_attr("weight_dtype")) r.weight_dtype = f.attr_string("weight_dtype");
     r.block_size = int(f.attr_double("block_size"));
     r.sharded = f.read_doubles("/ranks/weight_bytes_sharded");
     r.replicated = f.read_doubles("/ranks/weight_bytes_replicated");
@@ -191,7 +193,8 @@ void print_plan(const Reading& r) {
 void print_one(const Reading& r) {
     std::printf("%s: %s, tp=%d pp=%d (%d ranks)%s\n", r.path.c_str(), r.model.c_str(), r.tp, r.pp, r.world,
                 r.complete ? "" : "  [INCOMPLETE: the run failed; figures are the driver's only]");
-    std::printf("\nWeights per rank (sharded + replicated):\n");
+    std::printf("\nWeights per rank (sharded + replicated%s):\n",
+                r.weight_dtype.empty() ? "" : cat(", ", r.weight_dtype).c_str());
     for (size_t i = 0; i < r.sharded.size(); i++)
         std::printf("  rank %zu: %s = %s + %s\n", i, mib(r.sharded[i] + r.replicated[i]).c_str(),
                     mib(r.sharded[i]).c_str(), mib(r.replicated[i]).c_str());

@@ -30,6 +30,7 @@ struct PlanOptions {
     int tp = 1, pp = 1;
     std::string layer_partition;
     std::string dtype = "float32";
+    std::string device = "cuda";
     std::string device_memory;
     double gpu_memory_utilization = 0.9;
     int block_size = 16;
@@ -55,7 +56,11 @@ po::options_description describe(PlanOptions& o) {
         ("gpu-memory-utilization", po::value(&o.gpu_memory_utilization)->default_value(0.9, "0.9"),
          "fraction of the device memory for weights, activations and the KV cache")
         ("dtype", po::value(&o.dtype)->default_value("float32"),
-         "float32 (the CPU engine; also auto), float16 or bfloat16: bytes of weights, activations and KV")
+         "float32 (also auto), float16 or bfloat16: bytes of weights, activations and KV (--device cpu: of the "
+         "weights)")
+        ("device", po::value(&o.device)->default_value("cuda"),
+         "cuda: everything in --dtype; cpu: the CPU engine, whose activations and KV cache are float32 and which "
+         "stores the weights in --dtype (the same figures in float32)")
         ("block-size", po::value(&o.block_size)->default_value(16), "tokens per KV-cache block")
         ("max-model-len", po::value(&o.max_model_len)->default_value(0),
          "longest sequence in tokens (default: the model's max_position_embeddings)")
@@ -91,7 +96,9 @@ std::optional<MemoryPlanInput> parse(int argc, char** argv, PlanOptions& o) {
 
     MemoryPlanInput in;
     in.tp = o.tp;
-    in.dtype_bytes = dtype_bytes(o.dtype);
+    ENSURE(o.device == "cuda" || o.device == "cpu", "--device must be cpu or cuda, got \"", o.device, "\"");
+    in.dtype_bytes = o.device == "cpu" ? 4 : dtype_bytes(o.dtype);
+    in.weight_dtype_bytes = dtype_bytes(o.dtype);
     in.device_memory = parse_size(o.device_memory, "--device-memory");
     in.gpu_memory_utilization = o.gpu_memory_utilization;
     in.block_size = o.block_size;
@@ -134,8 +141,13 @@ void print_table(const PlanOptions& o, const MemoryPlanInput& in, const std::vec
     std::printf("  OPT, %d layers, hidden %d, %d heads, ffn %d, vocab %d, %s%s\n", c.n_layers, c.d_model, c.n_heads,
                 c.d_ff, c.n_vocab, c.pre_ln ? "pre-LN" : "post-LN",
                 c.has_projection() ? cat(", word_embed_proj_dim ", c.d_embed).c_str() : "");
-    std::printf("  tp %d, pp %d, dtype %s (%d bytes), device %s (%.0f bytes) x %g, block size %d,\n", p.tp, p.pp,
-                o.dtype.c_str(), p.dtype_bytes, format_bytes(p.device_memory).c_str(), p.device_memory,
+    // --device cpu names itself; with 16-bit weights the dtype takes a line of its own.
+    const std::string dtype = p.weight_dtype_bytes == p.dtype_bytes
+                                  ? cat("dtype ", o.dtype, " (", p.dtype_bytes, " bytes), ")
+                                  : cat(o.dtype, " weights (", p.weight_dtype_bytes,
+                                        " bytes), float32 activations and KV cache (4 bytes),\n  ");
+    std::printf("  tp %d, pp %d, %sdevice %s%s (%.0f bytes) x %g, block size %d,\n", p.tp, p.pp, dtype.c_str(),
+                o.device == "cpu" ? "cpu " : "", format_bytes(p.device_memory).c_str(), p.device_memory,
                 p.gpu_memory_utilization, p.block_size);
     std::printf("  max_model_len %d, max_num_batched_tokens %d, max_num_seqs %d\n\n", p.max_model_len,
                 p.max_num_batched_tokens, p.max_num_seqs);
@@ -237,6 +249,7 @@ void print_json(const PlanOptions& o, const MemoryPlanInput& in, const std::vect
     j["model"] = o.model;
     j["config"] = in.cfg.source;
     j["dtype"] = o.dtype;
+    j["device"] = o.device;
     j["fits"] = stages[0].fits();
     j["stages"] = nlohmann::json::array();
     for (const MemoryPlan& s : stages) j["stages"].push_back(plan_json(s));

@@ -78,11 +78,11 @@ Buffer upload(Backend& be, const std::vector<int32_t>& v, std::initializer_list<
 // Loads the shards of tp_rank in stage pp_rank of pp and runs the profiling pass; the figures the engine would
 // log for that rank.
 Measured measure(const std::string& dir, int tp, int tp_rank, const Settings& st, int pp = 1, int pp_rank = 0,
-                 const std::string& partition = "") {
+                 const std::string& partition = "", DType weights = DType::F32) {
     const ModelConfig cfg = load_model_config(dir);
     const int max_model_len = st.max_model_len ? st.max_model_len : cfg.max_positions;
     const int max_tokens = st.max_num_batched_tokens ? st.max_num_batched_tokens : std::max(max_model_len, 2048);
-    CpuBackend be(1, 1e9);
+    CpuBackend be(1, 1e9, weights);
     FakeCommunicator comm(tp_rank, tp), stages(pp_rank, pp);  // stage hand-offs do nothing either
     const Checkpoint ckpt = Checkpoint::open(dir);
     const PipelineStage stage{stage_layers(cfg.n_layers, pp, pp_rank, partition), pp_rank, pp, &stages};
@@ -105,11 +105,13 @@ Measured measure(const std::string& dir, int tp, int tp_rank, const Settings& st
     return {model.weight_bytes(), model.activation_bytes() + (be.memory_usage().peak - before)};
 }
 
-MemoryPlanInput input_for(const std::string& dir, int tp, const Settings& st, int dtype_bytes = 4) {
+MemoryPlanInput input_for(const std::string& dir, int tp, const Settings& st, int dtype_bytes = 4,
+                          int weight_dtype_bytes = 0) {
     MemoryPlanInput in;
     in.cfg = load_model_config(dir);
     in.tp = tp;
     in.dtype_bytes = dtype_bytes;
+    in.weight_dtype_bytes = weight_dtype_bytes;
     in.device_memory = 256.0 * 1024 * 1024;
     in.gpu_memory_utilization = 0.8;
     in.block_size = st.block_size;
@@ -153,14 +155,17 @@ void check_every_stage(const std::string& dir, int tp, int pp, const std::string
     for (const MemoryPlan& p : stages) CHECK(p.kv_blocks == fewest);
 }
 
-void check_every_rank(const std::string& dir, const std::vector<int>& tps, const Settings& st) {
+// weights: the CPU backend's storage of them (F16, BF16: 2 bytes, activations and KV still fp32).
+void check_every_rank(const std::string& dir, const std::vector<int>& tps, const Settings& st,
+                      DType weights = DType::F32) {
     for (int tp : tps) {
-        const MemoryPlan p = plan_for(dir, tp, st);
+        const MemoryPlan p = make_memory_plan(input_for(dir, tp, st, 4, int(dtype_size(weights))));
         for (int tp_rank = 0; tp_rank < tp; tp_rank++) {
             CAPTURE(dir);
             CAPTURE(tp);
             CAPTURE(tp_rank);
-            const Measured m = measure(dir, tp, tp_rank, st);
+            CAPTURE(dtype_name(weights));
+            const Measured m = measure(dir, tp, tp_rank, st, 1, 0, "", weights);
             CHECK(p.weight_bytes_sharded == m.weights.sharded);
             CHECK(p.weight_bytes_replicated == m.weights.replicated);
             CHECK(p.activation_bytes == m.activation);
@@ -289,6 +294,23 @@ TEST_CASE("decode read bytes: every weight but the tables decode only looks rows
             }
 }
 
+// The weights at 2 bytes, and the activation peak with the fp32 panel that linears of more than
+// kW16DirectRows rows widen the weights into (none when no step is that large).
+TEST_CASE("memory plan: the CPU backend's 16-bit weights, every tp and tp_rank") {
+    for (DType w : {DType::F16, DType::BF16}) {
+        check_every_rank(kTiny, {1, 2}, {}, w);
+        check_every_rank(kTiny, {2}, {64, 200, 8, 16}, w);
+        check_every_rank(kTiny, {2}, {16, 16, 3, 16}, w);  // the LM head's 3 rows take the direct path
+        check_every_rank(kTiny, {1}, {8, 8, 8, 16}, w);     // no linear of more than 8 rows: no panel
+    }
+    const MemoryPlan f32 = plan_for(kTiny, 2, {}), f16 = make_memory_plan(input_for(kTiny, 2, {}, 4, 2));
+    CHECK(f16.weight_bytes * 2 == f32.weight_bytes);
+    CHECK(f16.kv_bytes_per_token == f32.kv_bytes_per_token);  // the cache stays fp32
+    CHECK(f16.activation_bytes == f32.activation_bytes + (int64_t(4) << 20));  // the 4 MiB panel
+    CHECK(error_of(input_for(kTiny, 1, {}, 2, 4)).find("4-byte weights with 2-byte activations") !=
+          std::string::npos);
+}
+
 TEST_CASE("memory plan: opt-tiny-16h up to tp 8") {
     check_every_rank(kTiny16h, {1, 2, 4, 8}, {});
 }
@@ -298,6 +320,8 @@ TEST_CASE("memory plan: post-LN blocks, the embedding projection and a padded vo
     write_post_ln_projection_model(tmp.path);
     const std::string dir = tmp.path.string();
     check_every_rank(dir, {1, 2, 3, 4}, {});
+    check_every_rank(dir, {1, 3}, {}, DType::BF16);  // project_in and project_out in 16 bits
+    check_every_rank(dir, {2}, {16, 16, 3, 16}, DType::F16);
     check_every_rank(dir, {3}, {40, 100, 16, 16});  // 40, 40, 20 tokens
     check_every_rank(dir, {4}, {64, 300, 3, 7});
     check_every_stage(dir, 2, 2);  // project_in on the first stage, project_out on the last
@@ -390,6 +414,12 @@ TEST_CASE("lockstep plan: exit codes and messages of the command line") {
     std::string out;
     CHECK(run_plan(model + "-tp 2 --gpu-memory-utilization 0.8 --dtype float16", out) == 0);
     CHECK(out.find("1320255488") != std::string::npos);
+    // The CPU engine with 16-bit weights: the same weights as a GPU's float16, activations and KV in float32.
+    CHECK(run_plan(model + "-tp 2 --gpu-memory-utilization 0.8 --dtype float16 --device cpu", out) == 0);
+    CHECK(out.find("1320255488") != std::string::npos);
+    CHECK(out.find("float32 activations and KV cache") != std::string::npos);
+    CHECK(run_plan(model + "--device gpu", out) == 2);
+    CHECK(out.find("--device must be cpu or cuda") != std::string::npos);
     CHECK(run_plan(model + "-tp 2 --json", out) == 0);
     CHECK(out.find("\"weight_bytes_sharded\"") != std::string::npos);
     CHECK(run_plan(model + "-tp 2 -pp 2", out) == 0);

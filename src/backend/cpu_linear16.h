@@ -1,0 +1,30 @@
+// Linear layers whose weights the CPU backend stores in 16 bits (--dtype float16 or bfloat16 on the CPU): a
+// weight is read from memory as fp16/bf16, half the bytes of fp32, and widened to fp32 in cache; the products
+// and sums are fp32, as in the fp32 engine. Decode reads every weight once per token, so its time is mostly
+// those bytes.
+#pragma once
+#include <cstdint>
+
+#include "backend/worker_pool.h"
+#include "core/tensor.h"
+
+namespace ls {
+
+// Up to this many rows of x, linear_w16 computes the dot products itself, one weight row at a time, on the
+// backend's threads (decode of a few sequences). Above it, weights are widened a panel of rows at a time and
+// the panel goes to OpenBLAS's sgemm (prefill, large decode batches). At 8 rows of opt-125m's fc1 the direct
+// path still took less than half of what sgemm took on the same weights in fp32 (build/cpu_linear_bench).
+constexpr int64_t kW16DirectRows = 8;
+
+// fp32 elements of the panel that the sgemm path widens weights of d_in columns into: 4 MiB, or 16 rows when a
+// row alone is larger. The CPU backend allocates it (so the KV sizing's profiling pass counts it).
+int64_t w16_panel_floats(int64_t d_in);
+
+// dst[0, n) = src[0, n) widened to fp32; dt is F16 or BF16.
+void widen_to_f32(const void* src, DType dt, float* dst, int64_t n);
+
+// y[n, d_out] = x[n, d_in] · w[d_out, d_in]ᵀ, w in F16 or BF16, x and y fp32. panel: room for
+// w16_panel_floats(d_in) floats (unused when n <= kW16DirectRows).
+void linear_w16(const Tensor& y, const Tensor& x, const Tensor& w, float* panel, WorkerPool& pool);
+
+}  // namespace ls
