@@ -127,16 +127,20 @@ void rows_avx2_n(const uint16_t* w, const float* x, int64_t n, int64_t d, int64_
     }
 }
 
+bool force_portable = false;  // w16_force_portable(): the tests' way onto the path other CPUs take
+
 bool has_avx2_fma_f16c() {
     static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                             __builtin_cpu_supports("f16c");
-    return yes;
+    return yes && !force_portable;
 }
 
 // [begin, end) of n items in part k of n_parts, as even as can be.
 int64_t part_begin(int64_t n, int n_parts, int k) { return n * k / n_parts; }
 
 }  // namespace
+
+void w16_force_portable(bool on) { force_portable = on; }
 
 int64_t w16_panel_floats(int64_t d_in) { return std::max(kPanelBytes / 4, 16 * d_in); }
 
@@ -154,8 +158,8 @@ void linear_w16(const Tensor& y, const Tensor& x, const Tensor& w, float* panel,
     const int64_t n = x.rows(), d_in = x.cols(), d_out = w.rows();
     const auto* w16 = static_cast<const uint16_t*>(w.data);
     if (n <= kW16DirectRows) {
-        // Each thread owns a range of output rows and widens one weight row at a time into its own buffer,
-        // which stays in cache for the n dot products.
+        // Each thread owns a range of output rows. With AVX2 a weight row is widened in registers; elsewhere
+        // into the thread's own buffer, which stays in cache for the n dot products.
         const int n_parts = int(std::clamp<int64_t>(d_out / 16, 1, pool.size()));
         if (has_avx2_fma_f16c()) {
             pool.run(n_parts, [&](int part) {

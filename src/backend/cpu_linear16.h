@@ -21,6 +21,9 @@ constexpr int64_t kW16DirectRows = 8;
 // row alone is larger. The CPU backend allocates it (so the KV sizing's profiling pass counts it).
 int64_t w16_panel_floats(int64_t d_in);
 
+// Tests: true runs the direct path as on a CPU without AVX2, FMA or F16C, which this one may have.
+void w16_force_portable(bool on);
+
 // dst[0, n) = src[0, n) widened to fp32; dt is F16 or BF16.
 void widen_to_f32(const void* src, DType dt, float* dst, int64_t n);
 

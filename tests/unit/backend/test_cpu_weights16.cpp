@@ -101,29 +101,33 @@ TEST_CASE("cpu backend, 16-bit weights: linear equals the fp32 backend's, on the
     // exercise the dot product's tail.
     const Shape shapes[] = {{1, 64, 40},  {2, 5, 3},       {3, 1000, 1100}, {5, 33, 17},
                             {8, 64, 40},  {9, 1000, 1100}, {64, 100, 1030}};
-    for (DType dt : {DType::F16, DType::BF16})
-        for (int threads : {1, 3})
-            for (const Shape& s : shapes) {
-                CAPTURE(dtype_name(dt));
-                CAPTURE(threads);
-                CAPTURE(s.n);
-                CAPTURE(s.d_in);
-                CpuBackend be16(threads, 1e9, dt), be32(threads, 1e9);
-                const std::vector<float> x = randn(size_t(s.n * s.d_in), 1), wv = randn(size_t(s.d_out * s.d_in), 2),
-                                         bv = randn(size_t(s.d_out), 3);
-                Weight w(be16, be32, wv, {s.d_out, s.d_in}), b(be16, be32, bv, {s.d_out});
-                Buffer x16 = activations(be16, x, {s.n, s.d_in}), x32 = activations(be32, x, {s.n, s.d_in});
-                Buffer y16 = be16.alloc(DType::F32, {s.n, s.d_out}), y32 = be32.alloc(DType::F32, {s.n, s.d_out});
-                const int64_t before = be16.memory_usage().allocated;
-                const Tensor &bt16 = b.w16, &bt32 = b.w32;
-                be16.linear(y16, x16, w.w16, &bt16);
-                be32.linear(y32, x32, w.w32, &bt32);
-                std::vector<float> widened = host(w.w32);
-                check_linear(host(y16), host(y32), x, widened, s.n, s.d_in, s.d_out);
-                // The panel is the backend's, counted as its memory: allocated at the first large linear.
-                CHECK(be16.memory_usage().allocated - before ==
-                      (s.n > kW16DirectRows ? w16_panel_floats(s.d_in) * 4 : 0));
-            }
+    for (bool portable : {false, true})  // the AVX2 kernel where this CPU has it, and the portable path
+        for (DType dt : {DType::F16, DType::BF16})
+            for (int threads : {1, 3})
+                for (const Shape& s : shapes) {
+                    w16_force_portable(portable);
+                    CAPTURE(portable);
+                    CAPTURE(dtype_name(dt));
+                    CAPTURE(threads);
+                    CAPTURE(s.n);
+                    CAPTURE(s.d_in);
+                    CpuBackend be16(threads, 1e9, dt), be32(threads, 1e9);
+                    const std::vector<float> x = randn(size_t(s.n * s.d_in), 1),
+                                             wv = randn(size_t(s.d_out * s.d_in), 2), bv = randn(size_t(s.d_out), 3);
+                    Weight w(be16, be32, wv, {s.d_out, s.d_in}), b(be16, be32, bv, {s.d_out});
+                    Buffer x16 = activations(be16, x, {s.n, s.d_in}), x32 = activations(be32, x, {s.n, s.d_in});
+                    Buffer y16 = be16.alloc(DType::F32, {s.n, s.d_out}), y32 = be32.alloc(DType::F32, {s.n, s.d_out});
+                    const int64_t before = be16.memory_usage().allocated;
+                    const Tensor &bt16 = b.w16, &bt32 = b.w32;
+                    be16.linear(y16, x16, w.w16, &bt16);
+                    be32.linear(y32, x32, w.w32, &bt32);
+                    std::vector<float> widened = host(w.w32);
+                    check_linear(host(y16), host(y32), x, widened, s.n, s.d_in, s.d_out);
+                    // The panel is the backend's, counted as its memory: allocated at the first large linear.
+                    CHECK(be16.memory_usage().allocated - before ==
+                          (s.n > kW16DirectRows ? w16_panel_floats(s.d_in) * 4 : 0));
+                    w16_force_portable(false);
+                }
 }
 
 TEST_CASE("cpu backend, 16-bit weights: linear_stacked, norms, epilogues and embedding equal the fp32 backend's") {
