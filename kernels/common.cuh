@@ -6,6 +6,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "backend/cuda_check.h"
 #include "core/dtype.h"
@@ -65,6 +67,53 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
     __syncthreads();
     v = lane < n_warps ? scratch[lane] : 0.0f;
     return warp_sum(v);
+}
+
+// 16-byte loads: kVec<T> elements at once (a head's K/V row in decode, a weight row in gemv), widened to fp32.
+// The pointer must be 16-byte aligned.
+template <class T>
+constexpr int kVec = 16 / int(sizeof(T));  // elements of one 16-byte load
+
+template <class To, class From>
+__device__ __forceinline__ To bits_as(const From& x) {
+    static_assert(sizeof(To) == sizeof(From), "bits_as: same size");
+#ifdef __CUDACC__
+    return *reinterpret_cast<const To*>(&x);
+#else  // the CPU emulation: g++'s aliasing rules
+    To t;
+    memcpy(static_cast<void*>(&t), &x, sizeof(To));
+    return t;
+#endif
+}
+
+template <class T>
+__device__ __forceinline__ uint4 load16(const T* p) {
+#ifdef __CUDACC__
+    return *reinterpret_cast<const uint4*>(p);
+#else
+    uint4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+#endif
+}
+
+template <class T>
+__device__ __forceinline__ void widen(const uint4& v, float (&f)[kVec<T>]) {
+    const unsigned w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if constexpr (std::is_same_v<T, float>) {
+            f[i] = bits_as<float>(w[i]);
+        } else if constexpr (std::is_same_v<T, __half>) {
+            const float2 x = __half22float2(bits_as<__half2>(w[i]));
+            f[2 * i] = x.x;
+            f[2 * i + 1] = x.y;
+        } else {
+            const float2 x = __bfloat1622float2(bits_as<__nv_bfloat162>(w[i]));
+            f[2 * i] = x.x;
+            f[2 * i + 1] = x.y;
+        }
+    }
 }
 
 // Grid for a grid-stride loop over n items: enough blocks to fill the GPU, never more than the items need.

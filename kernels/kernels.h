@@ -24,6 +24,16 @@ void add_residual(void* h, const void* y, const void* bias, DType dtype, int64_t
 // y: [n] (y_dtype) = x: [n] (x_dtype), round to nearest even; any pair of F32, F16, BF16.
 void convert(void* y, DType y_dtype, const void* x, DType x_dtype, int64_t n, cudaStream_t stream);
 
+// --- gemv.cu ---
+// y = x · wᵀ for a decode step of at most kGemvMaxRows rows, as CudaBackend::linear's cuBLAS call would give it
+// (fp32 accumulation): x: [n, d_in]; w: `batch` weights [d_out, d_in] stacked ([batch · d_out, d_in]); y: row r
+// of weight b at y + b · y_batch_stride + r · d_out (elements), d_out columns, in dtype or F32. gemv_fits says
+// whether a product can take it (n ≤ kGemvMaxRows, rows of whole 16-byte vectors, 16-byte-aligned x and w).
+constexpr int64_t kGemvMaxRows = 8;
+bool gemv_fits(int64_t n, int64_t d_in, int elem_bytes, const void* x, const void* w);
+void gemv(void* y, DType y_dtype, const void* x, const void* w, DType dtype, int64_t n, int64_t d_in, int64_t d_out,
+          int64_t batch, int64_t y_batch_stride, cudaStream_t stream);
+
 // --- embedding.cu ---
 // y: [n, d] row i = table: [n_table_rows, d] row (ids[i] - row_begin) when that is in [0, n_table_rows), else
 // zeros. ids: [n] int32. A negative row_begin shifts ids up (OPT's learned positions start at offset 2).
@@ -86,6 +96,9 @@ void paged_attention(void* out, const void* q, const void* k_cache, const void* 
 // batch's contexts are cut into that many ranges whatever their length (LOCKSTEP_DECODE_SPLITS).
 DecodeSplits decode_splits(const PagedAttentionShape& shape, int n_sm, int forced = 0);
 int64_t decode_partials_floats(const PagedAttentionShape& shape, int max_splits);  // 0 when max_splits == 1
+// The decode kernel's vector path: a head row of G 16-byte vectors, G a power of two ≤ 32, and 16-byte-aligned
+// caches give G (G lanes read one key, a vector each); anything else 0, the scalar path.
+int decode_vectors(int64_t d_head, int elem_bytes, const void* k_cache, const void* v_cache);
 
 // --- sampling.cu ---
 // Greedy sampling on the device. For each of n_rows rows of logits (row stride `stride`, columns [0, n_cols)):

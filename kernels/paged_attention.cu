@@ -2,9 +2,14 @@
 // context back through its sequence's block table. Online softmax (running max m, running sum l, rescaled
 // accumulator) so a context of any length takes one pass over K/V, all in fp32.
 //
-// Decode (and prefill with d_head > 128): per warp, lane L holds elements L, L+32, ... of the head (≤ 8 each:
-// d_head ≤ 256). The warp takes 32 keys at a time, their K/V loads in flight together (see attend); K/V rows
-// of a head are contiguous, so a warp's loads are coalesced.
+// Decode: a warp takes 32 keys at a time. Where a head's row is G 16-byte vectors (G a power of two ≤ 32: d_head
+// 64 in fp16 is 8), G lanes read one key's row, each lane one vector, so a warp reads 32 / G rows in one
+// instruction and keeps the tile's loads in flight together before it uses any (attend_vec); the G lanes add
+// their partial dot products in log2(G) shuffles, and for V each lane accumulates its vector of the output over
+// its group's keys, the groups added once at the end. (The first version gave each key a whole-warp reduction,
+// one 2-byte load per lane: 45 us per 32-key tile on an H200, 55 us per layer at batch 1.) Other heads, and
+// prefill with d_head > 128: lane L holds elements L, L+32, ... of the head (≤ 8 each: d_head ≤ 256) and scores
+// one key at a time (attend).
 // Split decode (flash-decoding; vLLM's paged_attention_v2): a block per (sequence, head) is 32 blocks for one
 // sequence of a 32-head model, a quarter of an H100's SMs, each reading its whole context. With splits the
 // context's tiles are cut into contiguous ranges, a block each; a block leaves its range's running state (max,
@@ -115,6 +120,88 @@ __device__ void attend(Softmax& st, const float (&q)[kMaxPerLane], const T* k_ca
     }
 }
 
+// --- The vector path of decode: 16-byte loads of K and V rows (load16, widen: common.cuh) ---
+constexpr int kVecInFlight = 8;  // loads a lane issues before it uses the first
+
+// The running state of one warp on the vector path: lane (group g = lane / G, c = lane % G) holds, in acc, the
+// unnormalised output's vector c summed over the keys its group read; m and l are the warp's.
+template <class T>
+struct VecSoftmax {
+    float m = -INFINITY, l = 0.0f;
+    float acc[kVec<T>] = {};
+};
+
+// As attend, for a head of G vectors. q: this lane's vector of the query (vector c), pre-scaled. In pass p of a
+// 32-key tile, group g reads key p · (32 / G) + g; lane L then takes key L's score from the group that read it,
+// so the softmax below is attend's, one key per lane.
+template <class T, int G>
+__device__ void attend_vec(VecSoftmax<T>& st, const float (&q)[kVec<T>], const T* k_cache, const T* v_cache,
+                           const int32_t* table, int64_t j_begin, int64_t n, int64_t j_step,
+                           const PagedAttentionShape& sh, int64_t head) {
+    constexpr int V = kVec<T>, kKeys = kWarp / G, kBatch = G < kVecInFlight ? G : kVecInFlight;
+    const int lane = threadIdx.x % kWarp, g = lane / G, c = lane % G;
+    const int64_t d_row = sh.n_heads * sh.d_head, col = head + int64_t(c) * V;
+    for (int64_t j0 = j_begin; j0 < n; j0 += j_step) {
+        const int64_t j = j0 + lane;
+        int64_t slot = j < n ? int64_t(table[j / sh.block_size]) * sh.block_size + j % sh.block_size : -1;
+        if (slot >= sh.n_slots) slot = -1;  // a corrupt table must not read outside the cache
+        float s = -INFINITY;
+        for (int p0 = 0; p0 < G; p0 += kBatch) {
+            uint4 kv[kBatch];
+#pragma unroll
+            for (int b = 0; b < kBatch; b++) {
+                const int64_t sj = __shfl_sync(0xffffffffu, slot, (p0 + b) * kKeys + g);
+                kv[b] = sj >= 0 ? load16(k_cache + sj * d_row + col) : make_uint4(0, 0, 0, 0);
+            }
+#pragma unroll
+            for (int b = 0; b < kBatch; b++) {
+                float kf[V];
+                widen<T>(kv[b], kf);
+                float dot = 0.0f;
+#pragma unroll
+                for (int e = 0; e < V; e++) dot += q[e] * kf[e];
+#pragma unroll
+                for (int o = G / 2; o > 0; o /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+                const float from = __shfl_sync(0xffffffffu, dot, (lane % kKeys) * G);
+                if (lane / kKeys == p0 + b && slot >= 0) s = from;
+            }
+        }
+        const float tile_max = warp_max(s);
+        if (tile_max == -INFINITY) continue;  // no key of this tile is readable: uniform in the warp
+        const float m_new = fmaxf(st.m, tile_max);
+        const float corr = expf(st.m - m_new), p = s == -INFINITY ? 0.0f : expf(s - m_new);
+        st.l = st.l * corr + warp_sum(p);
+#pragma unroll
+        for (int e = 0; e < V; e++) st.acc[e] *= corr;
+        for (int p0 = 0; p0 < G; p0 += kBatch) {
+            uint4 vv[kBatch];
+            float pj[kBatch];
+#pragma unroll
+            for (int b = 0; b < kBatch; b++) {
+                const int jj = (p0 + b) * kKeys + g;
+                const int64_t sj = __shfl_sync(0xffffffffu, slot, jj);
+                pj[b] = __shfl_sync(0xffffffffu, p, jj);
+                // Select, not multiply: an unreadable key's row is not read at all.
+                vv[b] = sj >= 0 ? load16(v_cache + sj * d_row + col) : make_uint4(0, 0, 0, 0);
+                if (sj < 0) pj[b] = 0.0f;
+            }
+#pragma unroll
+            for (int b = 0; b < kBatch; b++) {
+                float vf[V];
+                widen<T>(vv[b], vf);
+#pragma unroll
+                for (int e = 0; e < V; e++) st.acc[e] += pj[b] * vf[e];
+            }
+        }
+        st.m = m_new;
+    }
+    // The groups' sums of each vector: lanes c, c + G, ... added; lanes 0..G-1 end with the warp's.
+#pragma unroll
+    for (int o = G; o < kWarp; o *= 2)
+#pragma unroll
+        for (int e = 0; e < V; e++) st.acc[e] += __shfl_xor_sync(0xffffffffu, st.acc[e], o);
+}
+
 // Running softmax states merged, as the warps of a decode block and then the ranges of a split context are:
 // state i has max m[i · stride] and sum l[i · stride]; one that saw no key (max -inf) counts for nothing.
 struct Merged {
@@ -156,7 +243,8 @@ __device__ __forceinline__ int64_t n_visible(int32_t pos, const PagedAttentionSh
 // A token whose context is one range: block 0 writes out. Otherwise block z < n_ranges writes its range's
 // partial of token t and head h to partials[(t · n_heads + h) · sp.max + z]: (m, l, unnormalised
 // output[d_head]), d_head + 2 floats; blocks past n_ranges have nothing to do.
-template <class T>
+// G > 0: the vector path, a head of G 16-byte vectors (attend_vec); G == 0: attend.
+template <class T, int G>
 __global__ void decode_kernel(T* out, float* partials, const T* q, const T* k_cache, const T* v_cache,
                               const int32_t* query_start, const int32_t* positions, const int32_t* block_tables,
                               PagedAttentionShape sh, float scale, DecodeSplits sp) {
@@ -173,24 +261,42 @@ __global__ void decode_kernel(T* out, float* partials, const T* q, const T* k_ca
     for (int64_t t = query_start[s]; t < query_start[s + 1]; t++) {
         const int64_t n = n_visible(positions[t], sh), splits = n_ranges(n, sp);
         if (split >= splits) continue;  // uniform in the block
-        float qv[kMaxPerLane];
-        load_query(qv, q + t * d_row + head, sh.d_head, scale);
-        Softmax st;
         // This block's tiles: [first, last) of the context's, the ranges differing by at most one tile (more
         // ranges than tiles leave some empty). Warp w takes the tiles first + w, first + w + kDecodeWarps, ...
         const int64_t tiles = ceil_div(n, kWarp);
         const int64_t first = tiles * split / splits, last = tiles * (split + 1) / splits;
         const int64_t end = last * kWarp < n ? last * kWarp : n;
-        attend(st, qv, k_cache, v_cache, table, (first + warp) * kWarp, end, int64_t(kDecodeWarps) * kWarp, sh,
-               head);
-        if (lane == 0) {
-            s_m[warp] = st.m;
-            s_l[warp] = st.l;
-        }
+        const int64_t j_begin = (first + warp) * kWarp, j_step = int64_t(kDecodeWarps) * kWarp;
+        float w_m, w_l;
+        if constexpr (G > 0) {
+            constexpr int V = kVec<T>;
+            const int c = lane % G;
+            float qv[V];
 #pragma unroll
-        for (int c = 0; c < kMaxPerLane; c++) {
-            const int e = lane + c * kWarp;
-            if (e < sh.d_head) s_acc[warp * sh.d_head + e] = st.acc[c];
+            for (int e = 0; e < V; e++) qv[e] = to_f32(q[t * d_row + head + c * V + e]) * scale;
+            VecSoftmax<T> st;
+            attend_vec<T, G>(st, qv, k_cache, v_cache, table, j_begin, end, j_step, sh, head);
+            w_m = st.m;
+            w_l = st.l;
+            if (lane < G)
+#pragma unroll
+                for (int e = 0; e < V; e++) s_acc[warp * sh.d_head + c * V + e] = st.acc[e];
+        } else {
+            float qv[kMaxPerLane];
+            load_query(qv, q + t * d_row + head, sh.d_head, scale);
+            Softmax st;
+            attend(st, qv, k_cache, v_cache, table, j_begin, end, j_step, sh, head);
+            w_m = st.m;
+            w_l = st.l;
+#pragma unroll
+            for (int c = 0; c < kMaxPerLane; c++) {
+                const int e = lane + c * kWarp;
+                if (e < sh.d_head) s_acc[warp * sh.d_head + e] = st.acc[c];
+            }
+        }
+        if (lane == 0) {
+            s_m[warp] = w_m;
+            s_l[warp] = w_l;
         }
         __syncthreads();
         const Merged mg = merge_states(s_m, s_l, kDecodeWarps, 1);
@@ -383,6 +489,15 @@ void write_kv(void* k_cache, void* v_cache, const void* k, const void* v, const 
     LAUNCH_CHECK();
 }
 
+int decode_vectors(int64_t d_head, int elem_bytes, const void* k_cache, const void* v_cache) {
+    const int64_t bytes = d_head * elem_bytes;
+    if (bytes % 16 != 0 || reinterpret_cast<uintptr_t>(k_cache) % 16 != 0 ||
+        reinterpret_cast<uintptr_t>(v_cache) % 16 != 0)
+        return 0;
+    const int64_t g = bytes / 16;
+    return g <= kWarp && (g & (g - 1)) == 0 ? int(g) : 0;
+}
+
 DecodeSplits decode_splits(const PagedAttentionShape& shape, int n_sm, int forced) {
     if (shape.n_tokens != shape.n_seqs || shape.n_seqs <= 0 || shape.n_heads <= 0) return {};
     if (forced > 0) return {forced, 1};
@@ -423,9 +538,19 @@ void paged_attention(void* out, const void* q, const void* k_cache, const void* 
         if (decode) {
             const dim3 grid(unsigned(shape.n_seqs), unsigned(shape.n_heads), unsigned(splits.max));
             const size_t smem = size_t(kDecodeWarps) * size_t(shape.d_head + 2) * sizeof(float);
-            decode_kernel<T><<<grid, kDecodeWarps * kWarp, smem, stream>>>(o, partials, qt, kc, vc, query_start,
-                                                                           positions, block_tables, shape, scale,
-                                                                           splits);
+            const auto launch = [&](auto kernel) {
+                kernel<<<grid, kDecodeWarps * kWarp, smem, stream>>>(o, partials, qt, kc, vc, query_start, positions,
+                                                                      block_tables, shape, scale, splits);
+            };
+            switch (decode_vectors(shape.d_head, int(sizeof(T)), k_cache, v_cache)) {
+                case 1: launch(decode_kernel<T, 1>); break;
+                case 2: launch(decode_kernel<T, 2>); break;
+                case 4: launch(decode_kernel<T, 4>); break;
+                case 8: launch(decode_kernel<T, 8>); break;
+                case 16: launch(decode_kernel<T, 16>); break;
+                case 32: launch(decode_kernel<T, 32>); break;
+                default: launch(decode_kernel<T, 0>);
+            }
             if (splits.max > 1) {
                 LAUNCH_CHECK();
                 const dim3 rows(unsigned(shape.n_tokens), unsigned(shape.n_heads));

@@ -77,6 +77,20 @@ int forced_decode_splits() {
     return int(n);
 }
 
+// Steps of at most this many rows multiply in kernels::gemv, more in cuBLAS. One by default: on an H200 at the
+// opt-1.3b shape in fp16, gemv made batch-1 ITL 1.55 ms against cuBLAS's 1.65, but 8 sequences' 4.02 ms
+// against 1.74 (every warp re-reads x's 8 rows; results/bench-gpu). LOCKSTEP_GEMV=N sets it (0: cuBLAS for every
+// step), to measure 2..8 on a GPU.
+int64_t gemv_max_rows() {
+    const char* v = std::getenv("LOCKSTEP_GEMV");
+    if (!v || !*v) return 1;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    ENSURE(*end == '\0' && n >= 0 && n <= kernels::kGemvMaxRows, "LOCKSTEP_GEMV=", v, ": expected 0 to ",
+           kernels::kGemvMaxRows, " (the most rows a linear layer multiplies in kernels::gemv, not cuBLAS; unset: 1)");
+    return n;
+}
+
 }  // namespace
 
 int cuda_device_count(std::string* why) {
@@ -126,6 +140,7 @@ void CudaBackend::init(const BackendConfig& cfg) {
     name_ = cat("cuda:", device_, " (", prop.name, ", ", bus, ")");
     n_sm_ = prop.multiProcessorCount;
     decode_splits_ = forced_decode_splits();
+    gemv_rows_ = gemv_max_rows();
     size_t free = 0, total = 0;
     CUDA_CALL(cudaMemGetInfo(&free, &total));
     total_memory_ = double(total);
@@ -378,6 +393,11 @@ void CudaBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, cons
     ENSURE(!bias || y.dtype == x.dtype, "cuda backend: linear: a bias needs the output in the input's dtype (",
            dtype_name(x.dtype), "), not ", dtype_name(y.dtype));
     if (n == 0) return;
+    if (n <= gemv_rows_ && kernels::gemv_fits(n, d_in, int(dtype_size(x.dtype)), x.data, w.data)) {
+        kernels::gemv(y.data, y.dtype, x.data, w.data, x.dtype, n, d_in, d_out, 1, 0, stream_);
+        if (bias) add_bias(y, *bias);
+        return;
+    }
     // Row-major y = x·wᵀ is column-major yᵀ[d_out, n] = w_cm[d_in, d_out]ᵀ · x_cm[d_in, n]: cuBLAS sees each
     // row-major matrix as its transpose, so no data moves.
     const float alpha = 1.0f, beta = 0.0f;
@@ -394,6 +414,11 @@ void CudaBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor&
     const int64_t n = x.rows(), d_in = x.cols(), batch = y.shape[0], cap = y.shape[1], d_out = y.shape[2];
     ENSURE(d_in < INT_MAX && d_out < INT_MAX && batch < INT_MAX, "linear_stacked: dimensions beyond cuBLAS's int");
     if (n == 0) return;
+    if (n <= gemv_rows_ && kernels::gemv_fits(n, d_in, int(dtype_size(x.dtype)), x.data, w.data)) {
+        kernels::gemv(y.data, y.dtype, x.data, w.data, x.dtype, n, d_in, d_out, batch, cap * d_out, stream_);
+        kernels::add_bias_stacked(y.data, bias.data, y.dtype, batch, n, d_out, cap, stream_);
+        return;
+    }
     // As linear(), batch b being w's b-th row block and y's b-th [cap, d_out] block; every batch reads the same
     // x (stride 0).
     const float alpha = 1.0f, beta = 0.0f;

@@ -87,6 +87,7 @@ private:
     int device_ = 0;
     int n_sm_ = 1;            // streaming multiprocessors: how many blocks a decode's attention wants
     int decode_splits_ = 0;   // LOCKSTEP_DECODE_SPLITS, or 0: kernels::decode_splits chooses
+    int64_t gemv_rows_ = 1;   // steps of at most this many rows multiply in kernels::gemv (LOCKSTEP_GEMV)
     DType dtype_ = DType::F32;
     bool allow_tf32_ = false;
     std::string name_;

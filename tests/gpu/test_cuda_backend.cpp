@@ -56,8 +56,9 @@ TEST_CASE("linear") {
     struct Shape {
         int64_t n, d_in, d_out;
     };
-    // Small ones, then opt-1.3b's width with odd row counts and an odd d_out (leading dimension of y).
-    const Shape shapes[] = {{1, 96, 40}, {7, 96, 40}, {1, 2048, 517}, {33, 2048, 517}};
+    // Small ones, then opt-1.3b's width with odd row counts and an odd d_out (leading dimension of y). One row
+    // takes kernels::gemv (by default), more cuBLAS; 100 fp16/bf16 inputs (no whole 16-byte vectors) cuBLAS.
+    const Shape shapes[] = {{1, 96, 40}, {7, 96, 40}, {3, 100, 40}, {1, 2048, 517}, {8, 2048, 517}, {33, 2048, 517}};
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
         for (const Shape& sh : shapes) {
@@ -85,7 +86,7 @@ TEST_CASE("linear_stacked: q, k and v in one batched GEMM") {
     const int64_t d_in = 2048, d_out = 1024, cap = 40;
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
-        for (int64_t n : {int64_t(1), int64_t(33)}) {
+        for (int64_t n : {int64_t(1), int64_t(5), int64_t(33)}) {  // kernels::gemv (1 row), then cuBLAS
             CAPTURE(n);
             const auto x = rounded(dt, randn(size_t(n * d_in))), w = rounded(dt, randn(size_t(3 * d_out * d_in), 0.1f));
             const auto b = rounded(dt, randn(size_t(3 * d_out)));

@@ -168,6 +168,53 @@ TEST_CASE("add, add_bias (+ relu, stacked) and bias + residual") {
     }
 }
 
+// kernels::gemv against the CPU backend's linear: 1 to 8 rows (each N of the kernel, a partial one too), a row
+// of w longer than the unrolled loop with a remainder (d_in 264 fp16: 33 vectors; fp32: 66), d_out not a
+// multiple of a block's 8 warps, output in the dtype or fp32, and q, k, v stacked into blocks of `cap` rows
+// whose rows past n are left alone. What it refuses: 9 rows, rows that are not whole 16-byte vectors.
+TEST_CASE("gemv: y = x · wᵀ for up to 8 rows, as the CPU backend's linear") {
+    const int64_t d_in = 264, d_out = 37, cap = 10;
+    for (DType dt : kDtypes) {
+        CAPTURE(dtype_name(dt));
+        const auto w = rounded(dt, randn(size_t(3 * d_out * d_in), 0.1f));
+        for (int64_t n : {1, 2, 3, 5, 8}) {
+            CAPTURE(n);
+            const auto x = rounded(dt, randn(size_t(n * d_in)));
+            Buffer cx = put(cpu(), DType::F32, x, {n, d_in}), cw = put(cpu(), DType::F32, w, {3 * d_out, d_in});
+            Buffer cy = cpu().alloc(DType::F32, {n, 3 * d_out});
+            cpu().linear(cy, cx, cw, nullptr);  // the three weights as one: column b · d_out + o
+            const auto all = get(cpu(), cy);
+            std::vector<float> want_one(size_t(n * d_out)), want_stacked(size_t(3 * cap * d_out), 5.0f);
+            for (int64_t r = 0; r < n; r++)
+                for (int64_t b = 0; b < 3; b++)
+                    for (int64_t o = 0; o < d_out; o++) {
+                        const float v = all[size_t(r * 3 * d_out + b * d_out + o)];
+                        if (b == 0) want_one[size_t(r * d_out + o)] = v;
+                        want_stacked[size_t((b * cap + r) * d_out + o)] = v;
+                    }
+            each_order([&] {
+                DevArray ex = dev(dt, x), ew = dev(dt, w);
+                for (DType y_dt : {dt, DType::F32}) {
+                    CAPTURE(dtype_name(y_dt));
+                    DevArray ey = dev(y_dt, std::vector<float>(size_t(n * d_out), NAN));
+                    kernels::gemv(ey.p(), y_dt, ex.p(), ew.p(), dt, n, d_in, d_out, 1, 0, nullptr);
+                    EXPECT_CLOSE(host(ey), want_one, dt);
+                }
+                DevArray es = dev(dt, std::vector<float>(size_t(3 * cap * d_out), 5.0f));
+                kernels::gemv(es.p(), dt, ex.p(), ew.p(), dt, n, d_in, d_out, 3, cap * d_out, nullptr);
+                EXPECT_CLOSE(host(es), want_stacked, dt);
+            });
+        }
+        DevArray ex = dev(dt, randn(size_t(9 * d_in))), ew = dev(dt, w), ey = dev(dt, std::vector<float>(size_t(9 * d_out)));
+        CHECK(kernels::gemv_fits(8, d_in, int(dtype_size(dt)), ex.p(), ew.p()));
+        CHECK_FALSE(kernels::gemv_fits(9, d_in, int(dtype_size(dt)), ex.p(), ew.p()));
+        CHECK_FALSE(kernels::gemv_fits(1, 2, int(dtype_size(dt)), ex.p(), ew.p()));  // 4 or 8 bytes a row
+        CHECK_FALSE(kernels::gemv_fits(1, d_in, int(dtype_size(dt)), static_cast<char*>(ex.p()) + 2, ew.p()));
+        CHECK_THROWS_WITH(kernels::gemv(ey.p(), dt, ex.p(), ew.p(), dt, 9, d_in, d_out, 1, 0, nullptr),
+                          doctest::Contains("1..8 rows"));
+    }
+}
+
 TEST_CASE("embedding (vocab shard and positions) and gather_rows: exact copies, zeros outside the shard") {
     for (DType dt : kDtypes) {
         CAPTURE(dtype_name(dt));
@@ -481,6 +528,22 @@ TEST_CASE("paged attention: decode split into ranges of the context, then combin
             }
         }
     }
+}
+
+// Which heads take decode's vector path (16-byte loads, G lanes a key) and which the scalar one: the cases above
+// run both (d_head 32 and 128 vector in every dtype, 256 in fp16/bf16; 80 scalar; 256 in fp32 scalar).
+TEST_CASE("paged attention: the decode kernel's vector path, by head size, dtype and alignment") {
+    alignas(16) static float cache[64];
+    const void* p = cache;
+    CHECK(kernels::decode_vectors(64, 2, p, p) == 8);  // opt-1.3b's heads in fp16/bf16
+    CHECK(kernels::decode_vectors(64, 4, p, p) == 16);
+    CHECK(kernels::decode_vectors(16, 2, p, p) == 2);   // opt-tiny
+    CHECK(kernels::decode_vectors(4, 4, p, p) == 1);    // opt-tiny-16h in fp32
+    CHECK(kernels::decode_vectors(256, 2, p, p) == 32);
+    CHECK(kernels::decode_vectors(4, 2, p, p) == 0);    // half a vector
+    CHECK(kernels::decode_vectors(80, 2, p, p) == 0);   // 10 vectors: not a power of two
+    CHECK(kernels::decode_vectors(256, 4, p, p) == 0);  // 64 vectors: more than a warp's lanes
+    CHECK(kernels::decode_vectors(64, 2, p, cache + 1) == 0);
 }
 
 // The split count: two blocks per SM at most, no more ranges than 512-key ones in what the tables can hold, none
