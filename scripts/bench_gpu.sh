@@ -32,7 +32,7 @@ nvidia-smi --query-gpu=name,pci.bus_id,memory.total,driver_version --format=csv 
 failed=()
 run() { local name=$1 sub=$2; shift 2
   local cmd=(scripts/mpirun.sh -np 1 "$bin" "$sub" --model "$model" --device "$device" --dtype "$dtype" "$@")
-  echo "\$ ${LOCKSTEP_DECODE_SPLITS:+LOCKSTEP_DECODE_SPLITS=$LOCKSTEP_DECODE_SPLITS }${cmd[*]}" | tee "$out/$name.log"
+  echo "\$ ${LOCKSTEP_DECODE_SPLITS:+LOCKSTEP_DECODE_SPLITS=$LOCKSTEP_DECODE_SPLITS }${LOCKSTEP_GEMV:+LOCKSTEP_GEMV=$LOCKSTEP_GEMV }${cmd[*]}" | tee "$out/$name.log"
   "${cmd[@]}" 2>>"$out/$name.log" | tee -a "$out/$name.log"
   [ "${PIPESTATUS[0]}" = 0 ] || { failed+=("$name"); tail -5 "$out/$name.log"; }
 }
@@ -53,8 +53,14 @@ for prompts in "${LOCKSTEP_SHARED_DIR:-../shared}/expected/prompts.txt" .gpu/sha
 done
 run tokens-lockstep generate --prompts-file "$prompts" --temperature 0 --max-tokens 32 --ignore-eos --logprobs 5 \
     --output-json "$out/tokens-lockstep.json" --report none --quiet
-py scripts/gpu_floor_and_hf.py "$model" "$out" "$out/tokens-lockstep.json" 2>&1 | tee "$out/floor_and_hf.txt"
-[ "${PIPESTATUS[0]}" = 0 ] || failed+=(gpu_floor_and_hf.py)
+# BENCH_REUSE_HF=1 keeps OUT_DIR's yardsticks and transformers' tokens from an earlier run on the same kind of
+# GPU (they depend on torch, not on lockstep) where they exist: a second lease's minutes go to lockstep.
+if [ "${BENCH_REUSE_HF:-0}" = 1 ] && [ -f "$out/floor_and_hf.json" ] && [ -f "$out/tokens-hf.json" ]; then
+  echo "bench_gpu: BENCH_REUSE_HF=1: the yardsticks and tokens-hf.json of $out are an earlier run's" | tee -a "$out/floor_and_hf.txt"
+else
+  py scripts/gpu_floor_and_hf.py "$model" "$out" "$out/tokens-lockstep.json" 2>&1 | tee "$out/floor_and_hf.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || failed+=(gpu_floor_and_hf.py)
+fi
 if [ -f "$out/tokens-hf.json" ]; then
   "$bin" compare "$out/tokens-lockstep.json" "$out/tokens-hf.json" --near-tie 5e-2 --logprob-tol 5e-2 \
       | tee "$out/compare.txt"
@@ -64,6 +70,10 @@ bench batch1-long-graphs --num-prompts 1 --input-len 1920 --output-len 128
 LOCKSTEP_DECODE_SPLITS=1 bench batch1-long-nosplit --num-prompts 1 --input-len 1920 --output-len 128
 headline 2
 LOCKSTEP_DECODE_SPLITS=1 bench batch1-graphs-nosplit --num-prompts 1 --input-len 128 --output-len 128
+# A step of one sequence multiplies in kernels::gemv, more in cuBLAS; LOCKSTEP_GEMV=N moves the threshold.
+LOCKSTEP_GEMV=0 bench batch1-graphs-cublas --num-prompts 1 --input-len 128 --output-len 128
+bench batch8-graphs --num-prompts 8 --input-len 128 --output-len 128
+LOCKSTEP_GEMV=8 bench batch8-gemv8 --num-prompts 8 --input-len 128 --output-len 128
 # Where a step's time goes: every op timed by CUDA events (eager), read back by `lockstep report`.
 for n in 1 32; do
   bench "profile-batch$n" --num-prompts $n --input-len 128 --output-len 128 --profile-ops

@@ -23,7 +23,9 @@ print("Made by `scripts/gpu_check.sh` on the lent GPU machine, which runs `scrip
       "command is the first line of its .log and in its JSON's `command`). Checkpoint: `lockstep make-model "
       f"--preset {shape} --dtype float16 --seed 0`; greedy, ignore_eos, all requests at once. The -nosplit runs "
       "had LOCKSTEP_DECODE_SPLITS=1 (decode attention a block per sequence and head; the others as the backend "
-      "chooses).\n")
+      "chooses); the -cublas runs LOCKSTEP_GEMV=0 (every linear layer through cuBLAS), batch8-gemv8 steps of 8 "
+      "sequences in kernels::gemv (LOCKSTEP_GEMV=8); the others multiply a step of one sequence in kernels::gemv, "
+      "more in cuBLAS.\n")
 print("| run | requests | prompt + generated tokens | CUDA graph replays | output tok/s | TTFT p50 ms | ITL p50 ms "
       "| ITL p90 ms | ITL p99 ms | lockstep's floor ms | KV blocks |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -40,7 +42,7 @@ if ref:
     print(f"- transformers generate(), fp16: batch 1 ITL **{ref['hf_batch1_itl_ms']:.2f} ms** "
           f"(TTFT {ref['hf_batch1_ttft_ms']:.1f} ms); 32 requests **{ref['hf_batch32_output_tok_s']:.0f} output tok/s**")
     b1 = [r["itl"]["p50_ms"] for r in runs if r["num_prompts"] == 1 and r.get("cuda_graphs")
-          and r.get("input_len") == 128 and not r["name"].endswith("nosplit")]
+          and r.get("input_len") == 128 and not r["name"].endswith(("nosplit", "cublas"))]
     b32 = [r["output_tokens_per_s"] for r in runs if r["num_prompts"] == 32]
     if b1:
         print(f"- lockstep batch-1 ITL p50 (graphs, best run) {min(b1):.3f} ms = {min(b1) / ref['hbm_floor_ms']:.2f}× "
@@ -55,9 +57,15 @@ for ctx, split, nosplit in (("1920-2047", "batch1-long-graphs", "batch1-long-nos
     if split in itl and nosplit in itl:
         split_lines.append(f"- {ctx} tokens of context: ITL p50 {itl[split]:.3f} ms as chosen ({split}), "
                            f"{itl[nosplit]:.3f} ms unsplit ({nosplit})")
+cublas8 = "batch8-graphs" if "batch8-graphs" in itl else "batch8-graphs-cublas"
+for label, ours, theirs in (("1 sequence", "batch1-graphs-1", "batch1-graphs-cublas"),
+                            ("8 sequences", "batch8-gemv8", cublas8)):
+    if ours in itl and theirs in itl:
+        split_lines.append(f"- linear layers at {label}: ITL p50 {itl[ours]:.3f} ms with kernels::gemv ({ours}), "
+                           f"{itl[theirs]:.3f} ms with cuBLAS ({theirs})")
 if split_lines:
-    print("\nDecode attention split over the SMs (CUDA graphs, batch 1; unsplit: LOCKSTEP_DECODE_SPLITS=1), one run "
-          "each:\n")
+    print("\nOne knob at a time (CUDA graphs; decode attention unsplit: LOCKSTEP_DECODE_SPLITS=1; linear layers "
+          "through cuBLAS: LOCKSTEP_GEMV=0), one run each:\n")
     print("\n".join(split_lines))
 for n in (1, 32):
     f = os.path.join(d, f"profile-batch{n}.txt")
