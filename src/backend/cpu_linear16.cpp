@@ -4,7 +4,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -17,27 +16,6 @@ namespace {
 
 constexpr int64_t kPanelBytes = int64_t(4) << 20;
 constexpr int64_t kWidenPerPart = int64_t(1) << 16;  // elements: below this a thread costs more than it saves
-
-// F16C's vcvtph2ps widens 8 halves at once; GCC 12 does not vectorize a _Float16 → float loop into it, so
-// the intrinsic, on the CPUs that have it (every x86-64 since 2013), and the scalar conversion elsewhere.
-__attribute__((target("avx,f16c"))) void widen_f16_f16c(const uint16_t* src, float* dst, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
-    for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
-}
-
-void widen_f16(const uint16_t* src, float* dst, int64_t n) {
-    static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-    if (f16c) return widen_f16_f16c(src, dst, n);
-    for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(src[i]);
-}
-
-// bf16 is the top half of an fp32: widening is a shift.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void widen_bf16(
-    const uint16_t* src, float* dst, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = std::bit_cast<float>(uint32_t(src[i]) << 16);
-}
 
 #pragma GCC diagnostic ignored "-Wpsabi"  // 8-float vectors passed by value (as cpu_attention.cpp)
 using V8 = float __attribute__((vector_size(8 * sizeof(float))));
@@ -145,12 +123,8 @@ void w16_force_portable(bool on) { force_portable = on; }
 int64_t w16_panel_floats(int64_t d_in) { return std::max(kPanelBytes / 4, 16 * d_in); }
 
 void widen_to_f32(const void* src, DType dt, float* dst, int64_t n) {
-    if (dt == DType::F16)
-        widen_f16(static_cast<const uint16_t*>(src), dst, n);
-    else if (dt == DType::BF16)
-        widen_bf16(static_cast<const uint16_t*>(src), dst, n);
-    else
-        raise("widen_to_f32: ", dtype_name(dt), " is not a 16-bit float type");
+    ENSURE(dt == DType::F16 || dt == DType::BF16, "widen_to_f32: ", dtype_name(dt), " is not a 16-bit float type");
+    convert_to_f32(src, dt, dst, size_t(n));  // F16C's 8 at a time where the CPU has it (core/dtype.cpp)
 }
 
 void linear_w16(const Tensor& y, const Tensor& x, const Tensor& w, float* panel, WorkerPool& pool) {

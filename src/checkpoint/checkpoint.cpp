@@ -171,6 +171,11 @@ uint64_t Checkpoint::bytes_read() const { return impl_->bytes_read.load(); }
 
 void Checkpoint::read_f32(const TensorInfo& t, int64_t row0, int64_t row1, int64_t col0, int64_t col1,
                           float* dst) const {
+    read(t, row0, row1, col0, col1, DType::F32, dst);
+}
+
+void Checkpoint::read(const TensorInfo& t, int64_t row0, int64_t row1, int64_t col0, int64_t col1, DType as,
+                      void* dst) const {
     const std::string where = cat(t.file, ": tensor '", t.name, "': ");
     // Only this checkpoint's entries were validated against their files, so a caller's copy must match one.
     const TensorInfo* mine = find(t.name);
@@ -179,6 +184,8 @@ void Checkpoint::read_f32(const TensorInfo& t, int64_t row0, int64_t row1, int64
            where, "is not a tensor of the checkpoint in ", impl_->table.dir);
     ENSURE(t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16, where, "dtype ",
            dtype_name(t.dtype), " cannot be read as float32 (only F32, F16, BF16)");
+    ENSURE(as == DType::F32 || as == DType::F16 || as == DType::BF16, where, "cannot be read as ", dtype_name(as),
+           " (only F32, F16, BF16)");
     int64_t rows = 1, cols = 1;  // a 0-D scalar reads as [1, 1]
     if (t.shape.size() == 1) cols = t.shape[0];
     if (t.shape.size() == 2) rows = t.shape[0], cols = t.shape[1];
@@ -190,16 +197,34 @@ void Checkpoint::read_f32(const TensorInfo& t, int64_t row0, int64_t row1, int64
     if (row0 == row1 || col0 == col1) return;
 
     const MappedFile& f = impl_->table.files.at(mine->file);
-    const size_t esize = dtype_size(t.dtype);
+    const size_t esize = dtype_size(t.dtype), out_size = dtype_size(as);
     const size_t n = size_t(col1 - col0);
-    std::vector<uint8_t> bounce;  // convert_to_f32 reads whole elements; a hand-made file may misalign them
-    for (int64_t r = row0; r < row1; r++) {
-        const uint8_t* src = f.data() + mine->offset + (uint64_t(r) * uint64_t(cols) + uint64_t(col0)) * esize;
-        if (reinterpret_cast<uintptr_t>(src) % esize != 0) {
-            bounce.assign(src, src + n * esize);
-            src = bounce.data();
+    auto* out = static_cast<uint8_t*>(dst);
+    const uint8_t* base = f.data() + mine->offset;
+    if (as == t.dtype && col0 == 0 && col1 == cols) {
+        // The rows are one contiguous run of the file: a single copy (loading is this, at the file's speed).
+        std::memcpy(out, base + uint64_t(row0) * uint64_t(cols) * esize, size_t(row1 - row0) * n * esize);
+    } else {
+        std::vector<uint8_t> bounce;  // convert_to_f32 reads whole elements; a hand-made file may misalign them
+        std::vector<float> wide(as == DType::F32 || as == t.dtype ? 0 : n);
+        for (int64_t r = row0; r < row1; r++) {
+            const uint8_t* src = base + (uint64_t(r) * uint64_t(cols) + uint64_t(col0)) * esize;
+            uint8_t* row_out = out + size_t(r - row0) * n * out_size;
+            if (as == t.dtype) {
+                std::memcpy(row_out, src, n * esize);
+                continue;
+            }
+            if (reinterpret_cast<uintptr_t>(src) % esize != 0) {
+                bounce.assign(src, src + n * esize);
+                src = bounce.data();
+            }
+            if (as == DType::F32) {
+                convert_to_f32(src, t.dtype, reinterpret_cast<float*>(row_out), n);
+            } else {
+                convert_to_f32(src, t.dtype, wide.data(), n);
+                convert_from_f32(wide.data(), as, row_out, n);
+            }
         }
-        convert_to_f32(src, t.dtype, dst + size_t(r - row0) * n, n);
     }
     impl_->bytes_read += uint64_t(row1 - row0) * n * esize;
 }

@@ -40,8 +40,13 @@ public:
     // Reads only those bytes from the file. Throws ls::Error naming the tensor on out-of-range requests.
     void read_f32(const TensorInfo& t, int64_t row0, int64_t row1, int64_t col0, int64_t col1,
                   float* dst) const;
+    // The same block in dtype `as` (F32, F16 or BF16) at dst: the file's bytes as they are when the tensor is
+    // stored in that dtype (an fp16 checkpoint loaded in fp16), else widened to fp32 and, for a 16-bit `as`,
+    // rounded to nearest even.
+    void read(const TensorInfo& t, int64_t row0, int64_t row1, int64_t col0, int64_t col1, DType as,
+              void* dst) const;
 
-    uint64_t bytes_read() const;  // tensor bytes copied so far by read_f32 (this process)
+    uint64_t bytes_read() const;  // tensor bytes copied so far by read_f32 and read (this process)
 
 private:
     struct Impl;

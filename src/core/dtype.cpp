@@ -1,6 +1,11 @@
 #include "core/dtype.h"
 
+#include <bit>
 #include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "core/check.h"
 
@@ -106,20 +111,62 @@ uint16_t f32_to_bf16(float f) {
     return uint16_t((x + rounding) >> 16);
 }
 
+namespace {
+
+// Loading an fp16 checkpoint into fp32 weights, and the CPU backend's 16-bit weights, widen billions of values:
+// F16C's vcvtph2ps takes 8 at once (exactly, as f16_to_f32: unit.backend checks all 65536), where the scalar
+// conversion took 10 ns each (13 s of opt-1.3b's load). GCC 12 does not vectorize a _Float16 → float loop into
+// it, so the intrinsic, on the CPUs that have it (every x86-64 since 2013), and the scalar conversion elsewhere.
+#if defined(__x86_64__)
+__attribute__((target("avx,f16c"))) void widen_f16_f16c(const uint16_t* src, float* dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+    for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
+}
+#endif
+
+void widen_f16(const uint16_t* src, float* dst, size_t n) {
+#if defined(__x86_64__)
+    static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    if (f16c) return widen_f16_f16c(src, dst, n);
+#endif
+    for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(src[i]);
+}
+
+// bf16 is the top half of an fp32: widening is a shift, which the compiler vectorizes.
+#if defined(__x86_64__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+void widen_bf16(const uint16_t* src, float* dst, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = std::bit_cast<float>(uint32_t(src[i]) << 16);
+}
+
+}  // namespace
+
 void convert_to_f32(const void* src, DType src_type, float* dst, size_t n) {
     switch (src_type) {
         case DType::F32: std::memcpy(dst, src, n * 4); return;
+        case DType::F16: return widen_f16(static_cast<const uint16_t*>(src), dst, n);
+        case DType::BF16: return widen_bf16(static_cast<const uint16_t*>(src), dst, n);
+        default: raise("cannot convert ", dtype_name(src_type), " tensors to float32");
+    }
+}
+
+void convert_from_f32(const float* src, DType dst_type, void* dst, size_t n) {
+    switch (dst_type) {
+        case DType::F32: std::memcpy(dst, src, n * 4); return;
         case DType::F16: {
-            auto* s = static_cast<const uint16_t*>(src);
-            for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(s[i]);
+            auto* d = static_cast<uint16_t*>(dst);
+            for (size_t i = 0; i < n; i++) d[i] = f32_to_f16(src[i]);
             return;
         }
         case DType::BF16: {
-            auto* s = static_cast<const uint16_t*>(src);
-            for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(s[i]);
+            auto* d = static_cast<uint16_t*>(dst);
+            for (size_t i = 0; i < n; i++) d[i] = f32_to_bf16(src[i]);
             return;
         }
-        default: raise("cannot convert ", dtype_name(src_type), " tensors to float32");
+        default: raise("cannot convert float32 tensors to ", dtype_name(dst_type));
     }
 }
 

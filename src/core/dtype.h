@@ -20,5 +20,7 @@ uint16_t f32_to_bf16(float f);  // round to nearest even
 
 // Converts n elements of type `src_type` at src to float32 at dst (F32, F16, BF16 only).
 void convert_to_f32(const void* src, DType src_type, float* dst, size_t n);
+// Converts n float32 values at src to `dst_type` at dst (F32, F16, BF16; round to nearest even).
+void convert_from_f32(const float* src, DType dst_type, void* dst, size_t n);
 
 }  // namespace ls

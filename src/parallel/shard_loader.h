@@ -2,6 +2,7 @@
 // (split across the TP group) or replicated (the same on every rank): the figures of the start-up log.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "backend/backend.h"
@@ -33,7 +34,8 @@ public:
     const WeightBytes& bytes() const { return bytes_; }
 
 private:
-    Buffer upload(const std::vector<float>& host, int64_t rows, int64_t cols, bool replicated);
+    // A [rows, cols] block in the backend's weight dtype: fill writes it into zeroed host memory, then one copy.
+    Buffer read_block(int64_t rows, int64_t cols, bool replicated, const std::function<void(uint8_t*)>& fill);
     Backend& backend_;
     const Checkpoint& ckpt_;
     WeightBytes bytes_;

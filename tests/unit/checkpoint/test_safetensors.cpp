@@ -181,6 +181,26 @@ TEST_CASE("write_safetensors: F32/F16/BF16 round trip through Checkpoint") {
     CHECK_HAS(error_of([&] { ck.read_f32(*ck.find("ids"), 0, 1, 0, 2, out.data()); }),
               "model.safetensors: tensor 'ids': dtype I64 cannot be read as float32");
     ck.read_f32(*ck.find("empty"), 0, 0, 0, 4, out.data());  // nothing to copy, no error
+
+    // read() in the weights' dtype: a tensor stored in it comes as its bytes (whole rows, or a column range),
+    // another is rounded to nearest even from its fp32 value, as read_f32 then f32_to_f16/bf16 would.
+    std::vector<uint16_t> o16(6, 0xffff);
+    ck.read(*ck.find("w16"), 0, 1, 0, 6, DType::F16, o16.data());
+    CHECK(o16 == h);
+    ck.read(*ck.find("wbf"), 1, 3, 1, 2, DType::BF16, o16.data());  // column 1 of rows 1 and 2
+    CHECK(o16[0] == b[3]);
+    CHECK(o16[1] == b[5]);
+    ck.read(*ck.find("w32"), 0, 2, 0, 3, DType::F16, o16.data());
+    for (size_t k = 0; k < w.size(); k++) CHECK(o16[k] == f32_to_f16(w[k]));
+    ck.read(*ck.find("wbf"), 0, 3, 0, 2, DType::F16, o16.data());
+    for (size_t k = 0; k < w.size(); k++) CHECK(o16[k] == f32_to_f16(bf16_to_f32(b[k])));
+    ck.read(*ck.find("w16"), 0, 1, 2, 5, DType::BF16, o16.data());
+    for (size_t k = 0; k < 3; k++) CHECK(o16[k] == f32_to_bf16(f16_to_f32(h[k + 2])));
+    std::vector<float> o32(6);
+    ck.read(*ck.find("wbf"), 0, 3, 0, 2, DType::F32, o32.data());
+    for (size_t k = 0; k < w.size(); k++) CHECK(o32[k] == bf16_to_f32(b[k]));
+    CHECK_HAS(error_of([&] { ck.read(*ck.find("w16"), 0, 1, 0, 6, DType::I32, o16.data()); }),
+              "tensor 'w16': cannot be read as I32");
 }
 
 TEST_CASE("write_safetensors: errors name the path") {
