@@ -4,6 +4,7 @@
 #include <cstring>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -126,16 +127,23 @@ __attribute__((target("avx,f16c"))) void widen_f16_f16c(const uint16_t* src, flo
 }
 #endif
 
+#if defined(__x86_64__)
+bool cpu_has_f16c() {  // from cpuid: clang's __builtin_cpu_supports knows no "f16c"
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) && __builtin_cpu_supports("avx");
+}
+#endif
+
 void widen_f16(const uint16_t* src, float* dst, size_t n) {
 #if defined(__x86_64__)
-    static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    static const bool f16c = cpu_has_f16c();
     if (f16c) return widen_f16_f16c(src, dst, n);
 #endif
     for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(src[i]);
 }
 
 // bf16 is the top half of an fp32: widening is a shift, which the compiler vectorizes.
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__clang__)  // clang 14 takes no arch= clones
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 void widen_bf16(const uint16_t* src, float* dst, size_t n) {
