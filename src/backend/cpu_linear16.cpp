@@ -131,17 +131,29 @@ void linear_w16(const Tensor& y, const Tensor& x, const Tensor& w, float* panel,
     ENSURE(w.dtype == DType::F16 || w.dtype == DType::BF16, "linear_w16: weight in ", dtype_name(w.dtype));
     const int64_t n = x.rows(), d_in = x.cols(), d_out = w.rows();
     const auto* w16 = static_cast<const uint16_t*>(w.data);
-    if (n <= kW16DirectRows) {
+    const bool avx2 = has_avx2_fma_f16c();
+    if (n <= kW16DirectRows || (avx2 && n <= kW16BlockedRows)) {
         // Each thread owns a range of output rows. With AVX2 a weight row is widened in registers; elsewhere
         // into the thread's own buffer, which stays in cache for the n dot products.
         const int n_parts = int(std::clamp<int64_t>(d_out / 16, 1, pool.size()));
-        if (has_avx2_fma_f16c()) {
+        if (avx2) {
+            // More than 8 rows: blocks of 8, each over a chunk of weight rows small enough (64 KiB) to stay in
+            // cache until the last block has read it, so memory still sees each weight once.
+            const int64_t chunk = std::max<int64_t>(1, (int64_t(64) << 10) / (2 * d_in));
             pool.run(n_parts, [&](int part) {
                 const int64_t j0 = part_begin(d_out, n_parts, part), j1 = part_begin(d_out, n_parts, part + 1);
-                if (w.dtype == DType::BF16)
-                    rows_avx2_n<true>(w16, x.f32(), n, d_in, j0, j1, y.f32(), d_out);
-                else
-                    rows_avx2_n<false>(w16, x.f32(), n, d_in, j0, j1, y.f32(), d_out);
+                for (int64_t c0 = j0; c0 < j1; c0 += chunk) {
+                    const int64_t c1 = std::min(j1, c0 + chunk);
+                    for (int64_t i0 = 0; i0 < n; i0 += kW16DirectRows) {
+                        const int64_t m = std::min(kW16DirectRows, n - i0);
+                        const float* xb = x.f32() + i0 * d_in;
+                        float* yb = y.f32() + i0 * d_out;
+                        if (w.dtype == DType::BF16)
+                            rows_avx2_n<true>(w16, xb, m, d_in, c0, c1, yb, d_out);
+                        else
+                            rows_avx2_n<false>(w16, xb, m, d_in, c0, c1, yb, d_out);
+                    }
+                }
             });
             return;
         }

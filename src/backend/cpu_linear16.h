@@ -16,6 +16,10 @@ namespace ls {
 // path took 55% (fp16) and 28% (bf16) of fp32 sgemm's time, which packs the whole weight each call
 // (build/cpu_linear_bench, results/cpu-weights16).
 constexpr int64_t kW16DirectRows = 8;
+// With AVX2, FMA and F16C the direct path takes up to this many rows, 8 at a time over 64 KiB chunks of weight
+// rows. On opt-125m's fc1 with 2 threads, 9 to 32 rows took 300-900 us there, against 2800-3400 in panels and
+// 630-1050 in fp32 sgemm; at 64 rows on one thread the panels were faster (3.6 ms against 4.9).
+constexpr int64_t kW16BlockedRows = 32;
 
 // fp32 elements of the panel that the sgemm path widens weights of d_in columns into: 4 MiB, or 16 rows when a
 // row alone is larger. The CPU backend allocates it (so the KV sizing's profiling pass counts it).

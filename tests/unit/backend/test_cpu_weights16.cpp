@@ -96,11 +96,12 @@ TEST_CASE("cpu backend, 16-bit weights: linear equals the fp32 backend's, on the
     struct Shape {
         int64_t n, d_in, d_out;
     };
-    // n up to kW16DirectRows: dot products on the backend's threads; above: panels to sgemm. 1000 x 1100
-    // weights are more than one 4 MiB panel (1048 rows of 1000), so the last panel is partial. Odd widths
-    // exercise the dot product's tail.
-    const Shape shapes[] = {{1, 64, 40},  {2, 5, 3},       {3, 1000, 1100}, {5, 33, 17},
-                            {8, 64, 40},  {9, 1000, 1100}, {64, 100, 1030}};
+    // n up to kW16DirectRows: dot products on the backend's threads; with AVX2 up to kW16BlockedRows too, 8
+    // rows at a time (9, 17 and 32 rows: blocks of 8 and a partial one); above: panels to sgemm (9 rows on
+    // the portable path, 33 and 64 on both). 1000 x 1100 weights are more than one 4 MiB panel (1048 rows of
+    // 1000), so the last panel is partial. Odd widths exercise the dot product's tail.
+    const Shape shapes[] = {{1, 64, 40}, {2, 5, 3},       {3, 1000, 1100}, {5, 33, 17},    {8, 64, 40},
+                            {9, 1000, 1100}, {17, 100, 37}, {32, 64, 40}, {33, 1000, 1100}, {64, 100, 1030}};
     for (bool portable : {false, true})  // the AVX2 kernel where this CPU has it, and the portable path
         for (DType dt : {DType::F16, DType::BF16})
             for (int threads : {1, 3})
