@@ -63,6 +63,29 @@ struct Softmax {  // one warp's running state over the keys it has seen
     float acc[kMaxPerLane] = {};
 };
 
+// The slot of key j of a context of n keys (the lane's key of a tile), or -1 past the context or outside the
+// cache: a corrupt table must not read outside it.
+__device__ __forceinline__ int64_t key_slot(const int32_t* table, int64_t j, int64_t n, const PagedAttentionShape& sh) {
+    const int64_t slot = j < n ? int64_t(table[j / sh.block_size]) * sh.block_size + j % sh.block_size : -1;
+    return slot < sh.n_slots ? slot : -1;
+}
+
+// One tile of the online softmax, for a warp whose lane L scored key L (s; -inf: no such key): the running max
+// m and sum l move to the tile's, acc is rescaled to the new max, and p is this lane's key's weight. False (the
+// state unchanged) when no key of the tile is readable, which is uniform in the warp.
+template <int N>
+__device__ __forceinline__ bool softmax_tile(float& m, float& l, float (&acc)[N], float s, float& p) {
+    const float tile_max = warp_max(s);
+    if (tile_max == -INFINITY) return false;
+    const float m_new = fmaxf(m, tile_max), corr = expf(m - m_new);
+    p = s == -INFINITY ? 0.0f : expf(s - m_new);
+    l = l * corr + warp_sum(p);
+#pragma unroll
+    for (int c = 0; c < N; c++) acc[c] *= corr;
+    m = m_new;
+    return true;
+}
+
 // Folds the keys of one head into st a tile of kWarp keys at a time: the tiles starting at j_begin,
 // j_begin + j_step, ... below n. Lane L looks up the slot of the tile's key L, so a tile costs one round of
 // table reads, and its 32 K rows (then V rows) are loads independent of each other that the warp keeps in
@@ -77,10 +100,8 @@ __device__ void attend(Softmax& st, const float (&q)[kMaxPerLane], const T* k_ca
     const int lane = threadIdx.x % kWarp;
     const int64_t d_row = sh.n_heads * sh.d_head;
     for (int64_t j0 = j_begin; j0 < n; j0 += j_step) {
-        const int64_t j = j0 + lane;
-        int64_t slot = j < n ? int64_t(table[j / sh.block_size]) * sh.block_size + j % sh.block_size : -1;
-        if (slot >= sh.n_slots) slot = -1;  // a corrupt table must not read outside the cache
-        float s = -INFINITY;                // lane L: the score of key j0 + L
+        const int64_t slot = key_slot(table, j0 + lane, n, sh);
+        float s = -INFINITY;  // lane L: the score of key j0 + L
         // Only the tile's keys inside the context: a short one (a decode at position 0, the padding rows of a
         // CUDA graph) costs its keys, not 32. Warp-uniform.
         const int in_tile = n - j0 < kWarp ? int(n - j0) : kWarp;
@@ -97,13 +118,8 @@ __device__ void attend(Softmax& st, const float (&q)[kMaxPerLane], const T* k_ca
             dot = warp_sum(dot);
             if (lane == jj && sj >= 0) s = dot;
         }
-        const float tile_max = warp_max(s);
-        if (tile_max == -INFINITY) continue;  // no key of this tile is readable: uniform in the warp
-        const float m_new = fmaxf(st.m, tile_max);
-        const float corr = expf(st.m - m_new), p = s == -INFINITY ? 0.0f : expf(s - m_new);
-        st.l = st.l * corr + warp_sum(p);
-#pragma unroll
-        for (int c = 0; c < kMaxPerLane; c++) st.acc[c] *= corr;
+        float p;
+        if (!softmax_tile(st.m, st.l, st.acc, s, p)) continue;
 #pragma unroll 8
         for (int jj = 0; jj < in_tile; jj++) {
             const int64_t sj = __shfl_sync(0xffffffffu, slot, jj);
@@ -116,7 +132,6 @@ __device__ void attend(Softmax& st, const float (&q)[kMaxPerLane], const T* k_ca
                 if (e < sh.d_head && sj >= 0) st.acc[c] += pj * to_f32(vr[e]);
             }
         }
-        st.m = m_new;
     }
 }
 
@@ -142,9 +157,7 @@ __device__ void attend_vec(VecSoftmax<T>& st, const float (&q)[kVec<T>], const T
     const int lane = threadIdx.x % kWarp, g = lane / G, c = lane % G;
     const int64_t d_row = sh.n_heads * sh.d_head, col = head + int64_t(c) * V;
     for (int64_t j0 = j_begin; j0 < n; j0 += j_step) {
-        const int64_t j = j0 + lane;
-        int64_t slot = j < n ? int64_t(table[j / sh.block_size]) * sh.block_size + j % sh.block_size : -1;
-        if (slot >= sh.n_slots) slot = -1;  // a corrupt table must not read outside the cache
+        const int64_t slot = key_slot(table, j0 + lane, n, sh);
         float s = -INFINITY;
         for (int p0 = 0; p0 < G; p0 += kBatch) {
             uint4 kv[kBatch];
@@ -166,13 +179,8 @@ __device__ void attend_vec(VecSoftmax<T>& st, const float (&q)[kVec<T>], const T
                 if (lane / kKeys == p0 + b && slot >= 0) s = from;
             }
         }
-        const float tile_max = warp_max(s);
-        if (tile_max == -INFINITY) continue;  // no key of this tile is readable: uniform in the warp
-        const float m_new = fmaxf(st.m, tile_max);
-        const float corr = expf(st.m - m_new), p = s == -INFINITY ? 0.0f : expf(s - m_new);
-        st.l = st.l * corr + warp_sum(p);
-#pragma unroll
-        for (int e = 0; e < V; e++) st.acc[e] *= corr;
+        float p;
+        if (!softmax_tile(st.m, st.l, st.acc, s, p)) continue;
         for (int p0 = 0; p0 < G; p0 += kBatch) {
             uint4 vv[kBatch];
             float pj[kBatch];
@@ -193,7 +201,6 @@ __device__ void attend_vec(VecSoftmax<T>& st, const float (&q)[kVec<T>], const T
                 for (int e = 0; e < V; e++) st.acc[e] += pj[b] * vf[e];
             }
         }
-        st.m = m_new;
     }
     // The groups' sums of each vector: lanes c, c + G, ... added; lanes 0..G-1 end with the warp's.
 #pragma unroll
@@ -423,9 +430,8 @@ __global__ void prefill_tiled_kernel(T* out, const T* q, const T* k_cache, const
     for (int64_t j0 = 0; j0 < n_keys; j0 += kTileKeys) {
         __syncthreads();  // the previous tile is consumed (and, the first time, s_q is written)
         for (int64_t i = threadIdx.x; i < kTileKeys * d; i += blockDim.x) {
-            const int64_t r = i / d, e = i % d, j = j0 + r;
-            const int64_t slot = j < n_keys ? int64_t(table[j / sh.block_size]) * sh.block_size + j % sh.block_size : -1;
-            const bool ok = slot >= 0 && slot < sh.n_slots;  // a corrupt table must not read outside the cache
+            const int64_t r = i / d, e = i % d, slot = key_slot(table, j0 + r, n_keys, sh);
+            const bool ok = slot >= 0;
             s_k[r * stride + e] = ok ? to_f32(k_cache[slot * d_row + head + e]) : 0.0f;
             s_v[r * stride + e] = ok ? to_f32(v_cache[slot * d_row + head + e]) : 0.0f;
             if (e == 0) s_ok[r] = ok;
@@ -443,13 +449,8 @@ __global__ void prefill_tiled_kernel(T* out, const T* q, const T* k_cache, const
                 for (int64_t e = 0; e < d; e++) dot += qr[e] * kr[e];
                 s = dot;
             }
-            const float tile_max = warp_max(s);
-            if (tile_max == -INFINITY) continue;  // this query sees none of these keys: uniform in the warp
-            const float m_new = fmaxf(m[i], tile_max);
-            const float corr = expf(m[i] - m_new), p = s == -INFINITY ? 0.0f : expf(s - m_new);
-            l[i] = l[i] * corr + warp_sum(p);
-#pragma unroll
-            for (int c = 0; c < kTiledPerLane; c++) acc[i][c] *= corr;
+            float p;
+            if (!softmax_tile(m[i], l[i], acc[i], s, p)) continue;  // this query sees none of these keys
             for (int jj = 0; jj < kTileKeys; jj++) {
                 const float pj = __shfl_sync(0xffffffffu, p, jj);
                 const float* vr = s_v + jj * stride;
@@ -459,7 +460,6 @@ __global__ void prefill_tiled_kernel(T* out, const T* q, const T* k_cache, const
                     if (e < d) acc[i][c] += pj * vr[e];
                 }
             }
-            m[i] = m_new;
         }
     }
 #pragma unroll

@@ -31,7 +31,7 @@ public:
             return;
         }
         own_.resize(size_t(t.numel()));
-        widen_to_f32(t.data, t.dtype, own_.data(), t.numel());
+        convert_to_f32(t.data, t.dtype, own_.data(), size_t(t.numel()));
         p_ = own_.data();
     }
     const float* get() const { return p_; }
@@ -197,8 +197,8 @@ void CpuBackend::embedding(const Tensor& y, const Tensor& ids, const Tensor& tab
         if (r >= 0 && r < n_rows && table.dtype == DType::F32)
             std::memcpy(yi, table.f32() + r * d, size_t(d) * 4);
         else if (r >= 0 && r < n_rows)
-            widen_to_f32(static_cast<const char*>(table.data) + r * d * int64_t(dtype_size(table.dtype)), table.dtype,
-                         yi, d);
+            convert_to_f32(static_cast<const char*>(table.data) + r * d * int64_t(dtype_size(table.dtype)), table.dtype,
+                           yi, size_t(d));
         else
             std::memset(yi, 0, size_t(d) * 4);
     }

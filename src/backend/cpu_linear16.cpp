@@ -122,11 +122,6 @@ void w16_force_portable(bool on) { force_portable = on; }
 
 int64_t w16_panel_floats(int64_t d_in) { return std::max(kPanelBytes / 4, 16 * d_in); }
 
-void widen_to_f32(const void* src, DType dt, float* dst, int64_t n) {
-    ENSURE(dt == DType::F16 || dt == DType::BF16, "widen_to_f32: ", dtype_name(dt), " is not a 16-bit float type");
-    convert_to_f32(src, dt, dst, size_t(n));  // F16C's 8 at a time where the CPU has it (core/dtype.cpp)
-}
-
 void linear_w16(const Tensor& y, const Tensor& x, const Tensor& w, float* panel, WorkerPool& pool) {
     ENSURE(w.dtype == DType::F16 || w.dtype == DType::BF16, "linear_w16: weight in ", dtype_name(w.dtype));
     const int64_t n = x.rows(), d_in = x.cols(), d_out = w.rows();
@@ -162,7 +157,7 @@ void linear_w16(const Tensor& y, const Tensor& x, const Tensor& w, float* panel,
             float* buf = rows.data() + part * d_in;
             for (int64_t j = part_begin(d_out, n_parts, part), j1 = part_begin(d_out, n_parts, part + 1); j < j1;
                  j++) {
-                widen_to_f32(w16 + j * d_in, w.dtype, buf, d_in);
+                convert_to_f32(w16 + j * d_in, w.dtype, buf, size_t(d_in));
                 dot_rows(buf, x.f32(), n, d_in, y.f32() + j, d_out);
             }
         });
@@ -175,7 +170,7 @@ void linear_w16(const Tensor& y, const Tensor& x, const Tensor& w, float* panel,
         const int n_parts = int(std::clamp<int64_t>(count / kWidenPerPart, 1, pool.size()));
         pool.run(n_parts, [&](int part) {
             const int64_t e0 = part_begin(count, n_parts, part), e1 = part_begin(count, n_parts, part + 1);
-            widen_to_f32(w16 + j0 * d_in + e0, w.dtype, panel + e0, e1 - e0);
+            convert_to_f32(w16 + j0 * d_in + e0, w.dtype, panel + e0, size_t(e1 - e0));
         });
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(r), int(d_in), 1.0f, x.f32(), int(d_in),
                     panel, int(d_in), 0.0f, y.f32() + j0, int(d_out));

@@ -28,9 +28,6 @@ int64_t w16_panel_floats(int64_t d_in);
 // Tests: true runs the direct path as on a CPU without AVX2, FMA or F16C, which this one may have.
 void w16_force_portable(bool on);
 
-// dst[0, n) = src[0, n) widened to fp32; dt is F16 or BF16.
-void widen_to_f32(const void* src, DType dt, float* dst, int64_t n);
-
 // y[n, d_out] = x[n, d_in] · w[d_out, d_in]ᵀ, w in F16 or BF16, x and y fp32. panel: room for
 // w16_panel_floats(d_in) floats (unused when n <= kW16DirectRows).
 void linear_w16(const Tensor& y, const Tensor& x, const Tensor& w, float* panel, WorkerPool& pool);

@@ -63,18 +63,24 @@ size_t round_size(size_t bytes) {
     return std::max<size_t>((bytes + step - 1) / step * step, step);
 }
 
+// A whole number from the environment, for the knobs below that compare two code paths on a GPU: `unset` when
+// the variable is not set or empty; anything outside [lo, hi] ends the rank, naming the variable.
+int64_t env_knob(const char* name, int64_t lo, int64_t hi, int64_t unset, const char* meaning) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return unset;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    ENSURE(*end == '\0' && n >= lo && n <= hi, name, "=", v, ": expected a whole number from ", lo, " to ", hi, " (",
+           meaning, ")");
+    return n;
+}
+
 // LOCKSTEP_DECODE_SPLITS=N: every decode step cuts each context into N ranges instead of the count that
 // kernels::decode_splits picks from the SM count (0 when unset): to compare the two on a GPU, and to run the
 // split path where the heuristic would not choose it (the emulation has one SM).
 int forced_decode_splits() {
-    const char* v = std::getenv("LOCKSTEP_DECODE_SPLITS");
-    if (!v || !*v) return 0;
-    char* end = nullptr;
-    const long n = std::strtol(v, &end, 10);
-    ENSURE(*end == '\0' && n >= 1 && n <= kernels::kMaxDecodeSplits, "LOCKSTEP_DECODE_SPLITS=", v,
-           ": expected a whole number from 1 to ", kernels::kMaxDecodeSplits,
-           " (the ranges each decode context is cut into; unset: chosen from the GPU's SM count)");
-    return int(n);
+    return int(env_knob("LOCKSTEP_DECODE_SPLITS", 1, kernels::kMaxDecodeSplits, 0,
+                        "the ranges each decode context is cut into; unset: chosen from the GPU's SM count"));
 }
 
 // Steps of at most this many rows multiply in kernels::gemv, more in cuBLAS. One by default: on an H200 at the
@@ -82,13 +88,8 @@ int forced_decode_splits() {
 // against 1.74 (every warp re-reads x's 8 rows; results/bench-gpu). LOCKSTEP_GEMV=N sets it (0: cuBLAS for every
 // step), to measure 2..8 on a GPU.
 int64_t gemv_max_rows() {
-    const char* v = std::getenv("LOCKSTEP_GEMV");
-    if (!v || !*v) return 1;
-    char* end = nullptr;
-    const long n = std::strtol(v, &end, 10);
-    ENSURE(*end == '\0' && n >= 0 && n <= kernels::kGemvMaxRows, "LOCKSTEP_GEMV=", v, ": expected 0 to ",
-           kernels::kGemvMaxRows, " (the most rows a linear layer multiplies in kernels::gemv, not cuBLAS; unset: 1)");
-    return n;
+    return env_knob("LOCKSTEP_GEMV", 0, kernels::kGemvMaxRows, 1,
+                    "the most rows a linear layer multiplies in kernels::gemv, not cuBLAS; unset: 1");
 }
 
 }  // namespace
@@ -381,6 +382,10 @@ cublasComputeType_t gemm_compute(DType input, bool allow_tf32) {
 }
 }  // namespace
 
+bool CudaBackend::use_gemv(const Tensor& x, const Tensor& w) const {
+    return x.rows() <= gemv_rows_ && kernels::gemv_fits(x.rows(), x.cols(), int(dtype_size(x.dtype)), x.data, w.data);
+}
+
 void CudaBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias) {
     expect_float(x, "linear", "input");
     expect(w, x.dtype, "linear", "weight");
@@ -393,7 +398,7 @@ void CudaBackend::linear(const Tensor& y, const Tensor& x, const Tensor& w, cons
     ENSURE(!bias || y.dtype == x.dtype, "cuda backend: linear: a bias needs the output in the input's dtype (",
            dtype_name(x.dtype), "), not ", dtype_name(y.dtype));
     if (n == 0) return;
-    if (n <= gemv_rows_ && kernels::gemv_fits(n, d_in, int(dtype_size(x.dtype)), x.data, w.data)) {
+    if (use_gemv(x, w)) {
         kernels::gemv(y.data, y.dtype, x.data, w.data, x.dtype, n, d_in, d_out, 1, 0, stream_);
         if (bias) add_bias(y, *bias);
         return;
@@ -414,7 +419,7 @@ void CudaBackend::linear_stacked(const Tensor& y, const Tensor& x, const Tensor&
     const int64_t n = x.rows(), d_in = x.cols(), batch = y.shape[0], cap = y.shape[1], d_out = y.shape[2];
     ENSURE(d_in < INT_MAX && d_out < INT_MAX && batch < INT_MAX, "linear_stacked: dimensions beyond cuBLAS's int");
     if (n == 0) return;
-    if (n <= gemv_rows_ && kernels::gemv_fits(n, d_in, int(dtype_size(x.dtype)), x.data, w.data)) {
+    if (use_gemv(x, w)) {
         kernels::gemv(y.data, y.dtype, x.data, w.data, x.dtype, n, d_in, d_out, batch, cap * d_out, stream_);
         kernels::add_bias_stacked(y.data, bias.data, y.dtype, batch, n, d_out, cap, stream_);
         return;

@@ -82,6 +82,7 @@ private:
     void* take_from(std::multimap<size_t, void*>& pool, size_t bytes, size_t* block_bytes);
     void abandon_capture() noexcept;  // ends a capture in progress and discards its graph
     void add_bias_rows(const Tensor& y, const Tensor& bias, bool relu, const char* op);
+    bool use_gemv(const Tensor& x, const Tensor& w) const;  // y = x·wᵀ by kernels::gemv rather than cuBLAS
     void drop_graphs() noexcept;      // abandon_capture(), then destroys every graph without waiting for it
 
     int device_ = 0;

@@ -115,9 +115,10 @@ uint16_t f32_to_bf16(float f) {
 namespace {
 
 // Loading an fp16 checkpoint into fp32 weights, and the CPU backend's 16-bit weights, widen billions of values:
-// F16C's vcvtph2ps takes 8 at once (exactly, as f16_to_f32: unit.backend checks all 65536), where the scalar
-// conversion took 10 ns each (13 s of opt-1.3b's load). GCC 12 does not vectorize a _Float16 → float loop into
-// it, so the intrinsic, on the CPUs that have it (every x86-64 since 2013), and the scalar conversion elsewhere.
+// F16C's vcvtph2ps takes 8 at once (exactly, as f16_to_f32: unit.backend checks all 65536); converting value
+// by value was most of opt-1.3b's 10-13 s load into fp32 weights (results/checkpoint-load). GCC 12 does not
+// vectorize a _Float16 → float loop into it, so the intrinsic, on the CPUs that have it (every x86-64 since
+// 2013), and the scalar conversion elsewhere.
 #if defined(__x86_64__)
 __attribute__((target("avx,f16c"))) void widen_f16_f16c(const uint16_t* src, float* dst, size_t n) {
     size_t i = 0;
@@ -125,9 +126,7 @@ __attribute__((target("avx,f16c"))) void widen_f16_f16c(const uint16_t* src, flo
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
     for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
 }
-#endif
 
-#if defined(__x86_64__)
 bool cpu_has_f16c() {  // from cpuid: clang's __builtin_cpu_supports knows no "f16c"
     unsigned a = 0, b = 0, c = 0, d = 0;
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) && __builtin_cpu_supports("avx");

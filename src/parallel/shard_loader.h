@@ -34,7 +34,8 @@ public:
     const WeightBytes& bytes() const { return bytes_; }
 
 private:
-    // A [rows, cols] block in the backend's weight dtype: fill writes it into zeroed host memory, then one copy.
+    // A [rows, cols] block in the backend's weight dtype: fill writes every byte of it into host memory (not
+    // zeroed first), then one copy to the backend.
     Buffer read_block(int64_t rows, int64_t cols, bool replicated, const std::function<void(uint8_t*)>& fill);
     Backend& backend_;
     const Checkpoint& ckpt_;
